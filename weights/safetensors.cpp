@@ -1,0 +1,175 @@
+#include "weights/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "autograd/error.h"
+#include "weights/file_io.h"
+#include "weights/json.h"
+
+namespace differnet::weights {
+
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // as the reference implementation
+
+constexpr DType kAllDTypes[] = {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64,
+                                DType::I32, DType::I16, DType::I8,  DType::U8,   DType::Bool};
+
+bool dtype_from_safetensors(const std::string& name, DType& dtype) {
+  for (DType d : kAllDTypes)
+    if (name == safetensors_dtype_name(d)) { dtype = d; return true; }
+  return false;
+}
+
+int64_t json_integer(const JsonValue& v, const std::string& what, const char* field) {
+  DIFFERNET_CHECK(v.kind == JsonValue::Kind::Int, what, ": ", field, " must hold integers, not ", json_kind_name(v.kind));
+  return v.integer;
+}
+
+struct Entry {
+  std::string name;
+  RawTensor tensor;
+  uint64_t begin, end;
+};
+
+}  // namespace
+
+const char* safetensors_dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::I64: return "I64";
+    case DType::I32: return "I32";
+    case DType::I16: return "I16";
+    case DType::I8: return "I8";
+    case DType::U8: return "U8";
+    case DType::Bool: return "BOOL";
+  }
+  return "?";
+}
+
+SafetensorsContents parse_safetensors(std::string_view bytes, const std::string& what) {
+  DIFFERNET_CHECK(bytes.size() >= 8, what, ": not a safetensors file (", bytes.size(), " bytes, shorter than the 8-byte header length)");
+  uint64_t header_len;
+  std::memcpy(&header_len, bytes.data(), 8);
+  DIFFERNET_CHECK(header_len <= kMaxHeaderBytes, what, ": header length ", header_len, " exceeds the ", kMaxHeaderBytes, "-byte limit");
+  DIFFERNET_CHECK(header_len <= bytes.size() - 8, what, ": header length ", header_len, " runs past the end of the file (",
+                  bytes.size(), " bytes)");
+  const std::string_view header = bytes.substr(8, header_len);
+  DIFFERNET_CHECK(!header.empty() && header[0] == '{', what, ": the header is not a JSON object");
+  const JsonValue root = parse_json(header, what + " (safetensors header)");
+  DIFFERNET_CHECK(root.kind == JsonValue::Kind::Object, what, ": the header is not a JSON object");
+
+  const std::string_view data = bytes.substr(8 + header_len);
+  SafetensorsContents contents;
+  std::vector<Entry> entries;
+  for (const auto& [name, spec] : root.members) {
+    if (name == "__metadata__") {
+      DIFFERNET_CHECK(spec.kind == JsonValue::Kind::Object, what, ": __metadata__ must be an object of strings");
+      for (const auto& [key, value] : spec.members) {
+        DIFFERNET_CHECK(value.kind == JsonValue::Kind::String, what, ": __metadata__ value \"", key, "\" is a ",
+                        json_kind_name(value.kind), ", not a string");
+        contents.metadata[key] = value.text;
+      }
+      continue;
+    }
+    const std::string where = what + ": tensor \"" + name + "\"";
+    DIFFERNET_CHECK(spec.kind == JsonValue::Kind::Object, where, " is described by a ", json_kind_name(spec.kind), ", not an object");
+    for (const auto& member : spec.members)
+      DIFFERNET_CHECK(member.first == "dtype" || member.first == "shape" || member.first == "data_offsets", where,
+                      ": unknown field \"", member.first, "\"");
+    const JsonValue* dtype = spec.find("dtype");
+    const JsonValue* shape = spec.find("shape");
+    const JsonValue* offsets = spec.find("data_offsets");
+    DIFFERNET_CHECK(dtype && shape && offsets, where, ": needs dtype, shape and data_offsets");
+    DIFFERNET_CHECK(dtype->kind == JsonValue::Kind::String, where, ": dtype must be a string");
+    Entry e;
+    e.name = name;
+    DIFFERNET_CHECK(dtype_from_safetensors(dtype->text, e.tensor.dtype), where, ": unknown dtype \"", dtype->text, "\"");
+    DIFFERNET_CHECK(shape->kind == JsonValue::Kind::Array, where, ": shape must be an array");
+    for (const JsonValue& d : shape->elements) e.tensor.shape.push_back(json_integer(d, where, "shape"));
+    const int64_t numel = checked_numel(e.tensor.shape, where);
+    DIFFERNET_CHECK(offsets->kind == JsonValue::Kind::Array && offsets->elements.size() == 2, where,
+                    ": data_offsets must be [begin, end]");
+    const int64_t begin = json_integer(offsets->elements[0], where, "data_offsets");
+    const int64_t end = json_integer(offsets->elements[1], where, "data_offsets");
+    DIFFERNET_CHECK(begin >= 0 && begin <= end && uint64_t(end) <= data.size(), where, ": data_offsets [", begin, ", ", end,
+                    "] outside the ", data.size(), "-byte data section");
+    const uint64_t itemsize = dtype_size(e.tensor.dtype);
+    DIFFERNET_CHECK(uint64_t(numel) <= data.size() / itemsize && uint64_t(end - begin) == uint64_t(numel) * itemsize, where,
+                    ": ", end - begin, " bytes for shape ", shape_string(e.tensor.shape), " of ", dtype->text, " (",
+                    itemsize, " bytes each)");
+    e.begin = uint64_t(begin);
+    e.end = uint64_t(end);
+    entries.push_back(std::move(e));
+  }
+
+  // The tensors must tile the data section exactly: no overlaps, no gaps.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t covered = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    DIFFERNET_CHECK(e.begin >= covered, what, ": tensor \"", e.name, "\" data [", e.begin, ", ", e.end,
+                    ") overlaps tensor \"", entries[i - 1].name, "\"");
+    DIFFERNET_CHECK(e.begin == covered, what, ": ", e.begin - covered, " unused bytes before tensor \"", e.name, "\"");
+    covered = e.end;
+  }
+  DIFFERNET_CHECK(covered == data.size(), what, ": ", data.size() - covered, " bytes after the last tensor's data");
+
+  for (Entry& e : entries) {
+    e.tensor.data.assign(data.begin() + e.begin, data.begin() + e.end);
+    contents.tensors.emplace_back(std::move(e.name), std::move(e.tensor));
+  }
+  return contents;
+}
+
+SafetensorsContents read_safetensors(const std::string& path) { return parse_safetensors(read_file_bytes(path), path); }
+
+std::string serialize_safetensors(const RawTensorMap& tensors, const Metadata& metadata, const std::string& what) {
+  std::string header = "{";
+  if (!metadata.empty()) {
+    header += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [key, value] : metadata) {
+      header += (first ? "" : ",") + json_quote(key) + ":" + json_quote(value);
+      first = false;
+    }
+    header += "}";
+  }
+  std::set<std::string> names;
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    const std::string where = what + ": tensor \"" + name + "\"";
+    DIFFERNET_CHECK(name != "__metadata__" && names.insert(name).second, where, ": duplicate or reserved name");
+    const int64_t numel = checked_numel(tensor.shape, where);
+    DIFFERNET_CHECK(tensor.data.size() == uint64_t(numel) * dtype_size(tensor.dtype), where, ": ", tensor.data.size(),
+                    " bytes for shape ", shape_string(tensor.shape), " of ", dtype_name(tensor.dtype));
+    if (header.size() > 1) header += ",";
+    header += json_quote(name) + ":{\"dtype\":\"" + safetensors_dtype_name(tensor.dtype) + "\",\"shape\":[";
+    for (size_t i = 0; i < tensor.shape.size(); ++i) header += (i ? "," : "") + std::to_string(tensor.shape[i]);
+    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + tensor.data.size()) + "]}";
+    offset += tensor.data.size();
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned, as the reference writer does
+
+  std::string out(8, '\0');
+  const uint64_t header_len = header.size();
+  std::memcpy(out.data(), &header_len, 8);
+  out.reserve(8 + header.size() + offset);
+  out += header;
+  for (const auto& entry : tensors) out.append(reinterpret_cast<const char*>(entry.second.data.data()), entry.second.data.size());
+  return out;
+}
+
+void write_safetensors(const std::string& path, const RawTensorMap& tensors, const Metadata& metadata) {
+  write_file_atomically(path, serialize_safetensors(tensors, metadata, path));
+}
+
+}  // namespace differnet::weights
