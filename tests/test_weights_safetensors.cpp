@@ -1,0 +1,143 @@
+#define BOOST_TEST_MODULE weights_safetensors
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <unistd.h>
+#include <string>
+
+#include "autograd/error.h"
+#include "weights/file_io.h"
+#include "weights/json.h"
+#include "weights/safetensors.h"
+
+using namespace differnet::weights;
+namespace fs = std::filesystem;
+
+namespace {
+
+template <class F>
+void expect_error(F f, const std::string& part) {
+  try {
+    f();
+    BOOST_ERROR("no error; expected one containing: " << part);
+  } catch (const differnet::Error& e) {
+    BOOST_CHECK_MESSAGE(std::string(e.what()).find(part) != std::string::npos, "message: " << e.what() << " lacks: " << part);
+  }
+}
+
+std::string with_header(const std::string& json, const std::string& data) {
+  std::string out(8, '\0');
+  const uint64_t n = json.size();
+  std::memcpy(out.data(), &n, 8);
+  return out + json + data;
+}
+
+RawTensorMap sample_tensors() {
+  RawTensorMap m;
+  m.emplace_back("conv.weight", make_float32_tensor({2, 1, 2, 2}, {1, 2, 3, 4, -5, 6.5f, 7, 8}));
+  RawTensor ids{DType::I64, {3}, {}};
+  for (int64_t v : {int64_t(7), int64_t(-1), int64_t(1) << 40}) ids.data.insert(ids.data.end(), (uint8_t*)&v, (uint8_t*)&v + 8);
+  m.emplace_back("ids \"quoted\" ü", ids);
+  m.emplace_back("empty", RawTensor{DType::F16, {0, 4}, {}});
+  m.emplace_back("scalar", RawTensor{DType::U8, {}, {42}});
+  return m;
+}
+
+fs::path temp_dir() {
+  const fs::path dir = fs::temp_directory_path() / ("weights_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(json_parses_what_headers_need) {
+  const JsonValue v = parse_json(R"( {"a": [1, -2, 9223372036854775807], "b\u00fc\ud83d\ude00": "x\n\"", "c": {"t": true, "n": null}} )", "t");
+  BOOST_TEST(v.members.size() == 3u);
+  BOOST_TEST(v.find("a")->elements[2].integer == INT64_MAX);
+  BOOST_TEST(v.members[1].first == "b\xc3\xbc\xf0\x9f\x98\x80");
+  BOOST_TEST(v.find("b\xc3\xbc\xf0\x9f\x98\x80")->text == "x\n\"");
+  BOOST_TEST(v.find("c")->find("t")->boolean);
+  BOOST_TEST(parse_json(json_quote("a\"b\\c\x01\n"), "t").text == "a\"b\\c\x01\n");
+}
+
+BOOST_AUTO_TEST_CASE(json_refuses_bad_and_hostile_text) {
+  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "{\"a\":1,\"a\":2}", "1.5", "1e3", "01", "9223372036854775808",
+                          "\"\\x\"", "\"\\ud800\"", "\"a\x01\"", "\"\xff\"", "\"\xc0\x80\"", "[1] x", "tru", "\"abc"})
+    expect_error([&] { parse_json(bad, "bad.json"); }, "bad.json: bad JSON at byte");
+  expect_error([] { parse_json(std::string(100000, '['), "deep.json"); }, "nesting deeper than 64");
+}
+
+BOOST_AUTO_TEST_CASE(round_trip_keeps_tensors_and_metadata) {
+  const fs::path path = temp_dir() / "round.safetensors";
+  const Metadata meta = {{"source", "test \"quoted\""}, {"format", "pt"}};
+  write_safetensors(path.string(), sample_tensors(), meta);
+  const SafetensorsContents back = read_safetensors(path.string());
+  BOOST_TEST(back.metadata == meta);
+  const RawTensorMap expected = sample_tensors();
+  BOOST_REQUIRE(back.tensors.size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    BOOST_TEST(back.tensors[i].first == expected[i].first);
+    BOOST_TEST(dtype_name(back.tensors[i].second.dtype) == dtype_name(expected[i].second.dtype));
+    BOOST_TEST(back.tensors[i].second.shape == expected[i].second.shape);
+    BOOST_TEST(back.tensors[i].second.data == expected[i].second.data);
+  }
+  BOOST_TEST(as_float32(back.tensors[0].second)[5] == 6.5f);
+  BOOST_TEST(as_float32(back.tensors[1].second)[1] == -1.0f);
+  // The header is padded so that the data starts 8-byte aligned.
+  uint64_t header_len;
+  std::memcpy(&header_len, read_file_bytes(path.string()).data(), 8);
+  BOOST_TEST(header_len % 8 == 0u);
+  // No temporary file is left beside the output.
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(path.parent_path())) files += e.path().filename() == "round.safetensors" ? 0 : 1;
+  BOOST_TEST(files == 0);
+  fs::remove_all(path.parent_path());
+}
+
+BOOST_AUTO_TEST_CASE(half_and_bfloat16_convert_to_float32) {
+  RawTensor h{DType::F16, {4}, {0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00, 0x00, 0x7c}};  // 1, -2, smallest subnormal, inf
+  const std::vector<float> v = as_float32(h);
+  BOOST_TEST(v[0] == 1.0f);
+  BOOST_TEST(v[1] == -2.0f);
+  BOOST_TEST(v[2] == 5.9604645e-8f);
+  BOOST_TEST(std::isinf(v[3]));
+  RawTensor b{DType::BF16, {1}, {0xc0, 0x3f}};  // 1.5
+  BOOST_TEST(as_float32(b)[0] == 1.5f);
+}
+
+BOOST_AUTO_TEST_CASE(every_truncation_is_an_error) {
+  const std::string full = serialize_safetensors(sample_tensors(), {{"k", "v"}}, "t");
+  BOOST_REQUIRE_NO_THROW(parse_safetensors(full, "t"));
+  for (size_t n = 0; n < full.size(); ++n) {
+    const std::string prefix = full.substr(0, n);
+    BOOST_CHECK_THROW(parse_safetensors(prefix, "cut.safetensors"), differnet::Error);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bad_files_name_the_file_and_tensor) {
+  const std::string f = "bad.safetensors";
+  std::string huge(8, '\0');
+  huge[0] = '\x40';
+  expect_error([&] { parse_safetensors(huge + "{}", f); }, "bad.safetensors: header length 64 runs past the end");
+  expect_error([&] { parse_safetensors(with_header("{\"a\":", ""), f); }, "bad.safetensors (safetensors header): bad JSON");
+  expect_error([&] { parse_safetensors(with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})", std::string(6, 'x')), f); },
+               "overlaps tensor");
+  expect_error([&] { parse_safetensors(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", std::string(4, 'x')), f); },
+               "tensor \"a\": 4 bytes for shape [2]");
+  expect_error([&] { parse_safetensors(with_header(R"({"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}})", std::string(4, 'x')), f); },
+               "tensor \"a\": unknown dtype \"Q7\"");
+  expect_error([&] { parse_safetensors(with_header(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", std::string(4, 'x')), f); },
+               "negative extent");
+  expect_error([&] { parse_safetensors(with_header(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", std::string(4, 'x')), f); },
+               "too many elements");
+  expect_error([&] { parse_safetensors(with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})", std::string(4, 'x')), f); },
+               "outside the 4-byte data section");
+  expect_error([&] { parse_safetensors(with_header(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", std::string(4, 'x')), f); },
+               "3 bytes after the last tensor");
+  expect_error([&] { parse_safetensors(with_header(R"({"__metadata__":{"k":1}})", ""), f); }, "__metadata__ value \"k\"");
+  expect_error([] { read_safetensors("/nonexistent/x.safetensors"); }, "/nonexistent/x.safetensors: cannot open");
+  expect_error([] { write_safetensors("/nonexistent/dir/x.safetensors", {}); }, "/nonexistent/dir/x.safetensors");
+}
