@@ -154,6 +154,8 @@ bool png_encode_raw(PngIo* io, const uint8_t* pixels, int width, int height, int
     return false;
   }
   png_set_write_fn(png, io, png_write_bytes, png_flush_noop);
+  png_set_compression_level(png, 1);  // data-set files: fast to write, still compact
+  png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
   png_set_IHDR(png, info, width, height, 8, channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
