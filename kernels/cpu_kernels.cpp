@@ -1,0 +1,229 @@
+// CPU reference kernels: OpenMP loops over the shared element math, OpenBLAS for GEMM.
+#include <cblas.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace differnet::kernels::cpu {
+namespace {
+// Below this many elements a parallel region costs more than it saves.
+constexpr int64_t kParallelGrain = 1 << 15;
+}  // namespace
+
+template <class T>
+void unary(UnaryOp op, const T* x, T* y, int64_t n, T alpha) {
+  dispatch_unary(op, [&](auto tag) {
+#pragma omp parallel for if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) y[i] = unary_apply<decltype(tag)::value>(x[i], alpha);
+  });
+}
+
+template <class T>
+void unary_backward(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, int64_t n, T alpha) {
+  dispatch_unary(op, [&](auto tag) {
+#pragma omp parallel for if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] * unary_derivative<decltype(tag)::value>(x[i], y[i], alpha);
+  });
+}
+
+template <class T>
+void binary(BinaryOp op, const T* a, const T* b, T* out, int64_t n, const BroadcastIndex* bc) {
+  dispatch_binary(op, [&](auto tag) {
+    constexpr BinaryOp o = decltype(tag)::value;
+    if (!bc) {
+#pragma omp parallel for if (n > kParallelGrain)
+      for (int64_t i = 0; i < n; ++i) out[i] = binary_apply<o>(a[i], b[i]);
+    } else {
+#pragma omp parallel for if (n > kParallelGrain)
+      for (int64_t i = 0; i < n; ++i) {
+        long long ia, ib;
+        bc->offsets(i, ia, ib);
+        out[i] = binary_apply<o>(a[ia], b[ib]);
+      }
+    }
+  });
+}
+
+template <class T>
+void accumulate(T* dst, const T* src, int64_t n) {
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+template <class T>
+void fill(T* dst, int64_t n, T value) {
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) dst[i] = value;
+}
+
+// Sums in double for float inputs: reductions over a batch of 96 x 768 stay exact
+// to float precision and do not depend on the thread count.
+template <class T>
+void reduce_sum(const T* x, T* y, DimSplit s) {
+  const int64_t outputs = s.outer * s.inner;
+#pragma omp parallel for if (outputs * s.len > kParallelGrain && outputs > 1)
+  for (int64_t oi = 0; oi < outputs; ++oi) {
+    const int64_t o = oi / s.inner, i = oi % s.inner;
+    double acc = 0;
+    const T* p = x + o * s.len * s.inner + i;
+    for (int64_t l = 0; l < s.len; ++l) acc += double(p[l * s.inner]);
+    y[oi] = T(acc);
+  }
+}
+
+template <class T>
+void broadcast_copy(const T* x, T* y, int64_t n, const BroadcastIndex& bc) {
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    long long ia, ib;
+    bc.offsets(i, ia, ib);
+    y[i] = x[ia];
+  }
+}
+
+template <class T>
+void gather(const T* x, T* y, DimSplit s, const int64_t* idx, int64_t n_idx) {
+#pragma omp parallel for if (s.outer * n_idx * s.inner > kParallelGrain)
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t j = 0; j < n_idx; ++j)
+      std::memcpy(y + (o * n_idx + j) * s.inner, x + (o * s.len + idx[j]) * s.inner, sizeof(T) * s.inner);
+}
+
+template <class T>
+void scatter_add(const T* gy, T* gx, DimSplit s, const int64_t* idx, int64_t n_idx) {
+  // Parallel over `outer` only: two j with the same index never race.
+#pragma omp parallel for if (s.outer * n_idx * s.inner > kParallelGrain)
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t j = 0; j < n_idx; ++j) {
+      T* dst = gx + (o * s.len + idx[j]) * s.inner;
+      const T* src = gy + (o * n_idx + j) * s.inner;
+      for (int64_t i = 0; i < s.inner; ++i) dst[i] += src[i];
+    }
+}
+
+void copy_slab(const void* x, void* y, int64_t outer, int64_t x_len, int64_t y_len, int64_t x_start, int64_t y_start,
+               int64_t count, int64_t inner_bytes) {
+  const auto* src = static_cast<const unsigned char*>(x);
+  auto* dst = static_cast<unsigned char*>(y);
+#pragma omp parallel for if (outer * count * inner_bytes > (kParallelGrain << 2))
+  for (int64_t o = 0; o < outer; ++o)
+    std::memcpy(dst + (o * y_len + y_start) * inner_bytes, src + (o * x_len + x_start) * inner_bytes,
+                count * inner_bytes);
+}
+
+template <>
+void gemm<float>(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, const float* b,
+                 float beta, float* c) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+              alpha, a, ta ? int(m) : int(k), b, tb ? int(k) : int(n), beta, c, int(n));
+}
+
+template <>
+void gemm<double>(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, const double* b,
+                  double beta, double* c) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+              alpha, a, ta ? int(m) : int(k), b, tb ? int(k) : int(n), beta, c, int(n));
+}
+
+template <class T>
+void add_row_vector(T* y, const T* bias, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols > kParallelGrain)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) y[r * cols + c] += bias[c];
+}
+
+template <class T>
+void resize_nearest(const T* x, T* y, int64_t planes, int h, int w, int oh, int ow) {
+#pragma omp parallel for if (planes * oh * ow > kParallelGrain)
+  for (int64_t p = 0; p < planes; ++p)
+    for (int r = 0; r < oh; ++r) {
+      const T* src = x + (p * h + nearest_source_index(r, h, oh)) * w;
+      T* dst = y + (p * oh + r) * ow;
+      for (int c = 0; c < ow; ++c) dst[c] = src[nearest_source_index(c, w, ow)];
+    }
+}
+
+template <class T>
+void resize_nearest_backward(const T* gy, T* gx, int64_t planes, int h, int w, int oh, int ow) {
+#pragma omp parallel for if (planes * h * w > kParallelGrain)
+  for (int64_t p = 0; p < planes; ++p)
+    for (int r = 0; r < h; ++r) {
+      int r0, r1;
+      nearest_output_range(r, h, oh, r0, r1);
+      for (int c = 0; c < w; ++c) {
+        int c0, c1;
+        nearest_output_range(c, w, ow, c0, c1);
+        T acc = 0;
+        for (int yr = r0; yr < r1; ++yr)
+          for (int yc = c0; yc < c1; ++yc) acc += gy[(p * oh + yr) * ow + yc];
+        gx[(p * h + r) * w + c] = acc;
+      }
+    }
+}
+
+void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a) {
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) adam_update(p[i], g[i], m[i], v[i], a);
+}
+
+namespace {
+// SplitMix64 finaliser of (seed, counter): a counter-based generator, so any
+// element's value depends only on the seed and its position in the stream.
+inline uint64_t hash_counter(uint64_t seed, uint64_t counter) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull + counter * 0xD1B54A32D192ED03ull + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+// Uniform in the open interval (0, 1), 53 random bits.
+inline double uniform01(uint64_t seed, uint64_t counter) {
+  return (double(hash_counter(seed, counter) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+}  // namespace
+
+template <class T>
+void fill_uniform(T* y, int64_t n, uint64_t seed, uint64_t offset, T low, T high) {
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) y[i] = T(double(low) + (double(high) - double(low)) * uniform01(seed, offset + i));
+}
+
+// Box-Muller on two uniforms drawn from counters 2k and 2k+1.
+template <class T>
+void fill_normal(T* y, int64_t n, uint64_t seed, uint64_t offset, T mean, T std) {
+  const double two_pi = 6.283185307179586;
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t k = offset + uint64_t(i);
+    const double u1 = uniform01(seed, 2 * k), u2 = uniform01(seed, 2 * k + 1);
+    y[i] = T(double(mean) + double(std) * std::sqrt(-2.0 * std::log(u1)) * std::cos(two_pi * u2));
+  }
+}
+
+#define DIFFERNET_INSTANTIATE_FLOATING(T)                                                                   \
+  template void unary<T>(UnaryOp, const T*, T*, int64_t, T);                                                \
+  template void unary_backward<T>(UnaryOp, const T*, const T*, const T*, T*, int64_t, T);                   \
+  template void binary<T>(BinaryOp, const T*, const T*, T*, int64_t, const BroadcastIndex*);                \
+  template void accumulate<T>(T*, const T*, int64_t);                                                       \
+  template void reduce_sum<T>(const T*, T*, DimSplit);                                                      \
+  template void gather<T>(const T*, T*, DimSplit, const int64_t*, int64_t);                                 \
+  template void scatter_add<T>(const T*, T*, DimSplit, const int64_t*, int64_t);                            \
+  template void add_row_vector<T>(T*, const T*, int64_t, int64_t);                                          \
+  template void resize_nearest_backward<T>(const T*, T*, int64_t, int, int, int, int);                      \
+  template void fill_uniform<T>(T*, int64_t, uint64_t, uint64_t, T, T);                                     \
+  template void fill_normal<T>(T*, int64_t, uint64_t, uint64_t, T, T);
+
+DIFFERNET_INSTANTIATE_FLOATING(float)
+DIFFERNET_INSTANTIATE_FLOATING(double)
+
+#define DIFFERNET_INSTANTIATE_ANY(T)                                            \
+  template void fill<T>(T*, int64_t, T);                                        \
+  template void broadcast_copy<T>(const T*, T*, int64_t, const BroadcastIndex&); \
+  template void resize_nearest<T>(const T*, T*, int64_t, int, int, int, int);
+
+DIFFERNET_INSTANTIATE_ANY(float)
+DIFFERNET_INSTANTIATE_ANY(double)
+DIFFERNET_INSTANTIATE_ANY(uint8_t)
+
+}  // namespace differnet::kernels::cpu

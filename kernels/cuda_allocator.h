@@ -1,0 +1,24 @@
+// The caching device allocator. Freed blocks go back to a per-size free list
+// and are handed out again for the next request of that size, so a training
+// loop that allocates the same shapes every step calls cudaMalloc only in its
+// first step. All work runs on one stream, so a block freed on the host can be
+// reused by the next launch without a synchronisation.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace differnet::cuda {
+
+void* device_alloc(size_t bytes);  // throws OutOfMemory naming the size after emptying the cache
+void device_free(void* ptr);       // returns the block to the cache
+void empty_cache();                // gives every cached block back to the driver
+
+struct AllocatorStats {
+  size_t bytes_in_use = 0;     // handed out to tensors now
+  size_t bytes_cached = 0;     // held in free lists
+  size_t peak_bytes_in_use = 0;
+  int64_t cuda_malloc_calls = 0;
+};
+AllocatorStats allocator_stats();
+
+}  // namespace differnet::cuda

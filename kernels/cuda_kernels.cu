@@ -1,0 +1,332 @@
+// CUDA kernels of the tensor ops (float32). Each kernel is the GPU twin of the
+// CPU loop of the same name in cpu_kernels.cpp and calls the same element math.
+// Everything runs on the default stream, in order.
+#include <curand.h>
+
+#include "kernels/cuda_allocator.h"
+#include "kernels/cuda_check.h"
+#include "kernels/kernels.h"
+
+namespace differnet::cuda {
+
+void throw_cuda_error(const char* library, const std::string& what, const char* call, const char* file, int line) {
+  throw Error(detail::concat(library, " error '", what, "' in ", call, " at ", file, ":", line));
+}
+
+const char* cublas_status_name(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "CUBLAS_STATUS_UNKNOWN";
+  }
+}
+
+const char* curand_status_name(curandStatus_t s) {
+  switch (s) {
+    case CURAND_STATUS_NOT_INITIALIZED: return "CURAND_STATUS_NOT_INITIALIZED";
+    case CURAND_STATUS_ALLOCATION_FAILED: return "CURAND_STATUS_ALLOCATION_FAILED";
+    case CURAND_STATUS_LAUNCH_FAILURE: return "CURAND_STATUS_LAUNCH_FAILURE";
+    case CURAND_STATUS_LENGTH_NOT_MULTIPLE: return "CURAND_STATUS_LENGTH_NOT_MULTIPLE";
+    case CURAND_STATUS_INTERNAL_ERROR: return "CURAND_STATUS_INTERNAL_ERROR";
+    default: return "CURAND_STATUS_UNKNOWN";
+  }
+}
+
+}  // namespace differnet::cuda
+
+namespace differnet::kernels::cuda {
+namespace {
+
+constexpr int kBlock = 256;
+
+unsigned grid_for(int64_t n) {
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  return unsigned(blocks < 65535 * 8 ? (blocks > 0 ? blocks : 1) : 65535 * 8);
+}
+
+// Grid-stride loop: correct for any n, whatever the grid size.
+#define GRID_STRIDE_LOOP(i, n) \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+template <UnaryOp op>
+__global__ void unary_kernel(const float* x, float* y, int64_t n, float alpha) {
+  GRID_STRIDE_LOOP(i, n) y[i] = unary_apply<op>(x[i], alpha);
+}
+
+template <UnaryOp op>
+__global__ void unary_backward_kernel(const float* x, const float* y, const float* gy, float* gx, int64_t n,
+                                      float alpha) {
+  GRID_STRIDE_LOOP(i, n) gx[i] = gy[i] * unary_derivative<op>(x[i], y[i], alpha);
+}
+
+template <BinaryOp op>
+__global__ void binary_kernel(const float* a, const float* b, float* out, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) out[i] = binary_apply<op>(a[i], b[i]);
+}
+
+template <BinaryOp op>
+__global__ void binary_broadcast_kernel(const float* a, const float* b, float* out, int64_t n, BroadcastIndex bc) {
+  GRID_STRIDE_LOOP(i, n) {
+    long long ia, ib;
+    bc.offsets(i, ia, ib);
+    out[i] = binary_apply<op>(a[ia], b[ib]);
+  }
+}
+
+__global__ void accumulate_kernel(float* dst, const float* src, int64_t n) {
+  GRID_STRIDE_LOOP(i, n) dst[i] += src[i];
+}
+
+__global__ void fill_kernel(float* dst, int64_t n, float value) {
+  GRID_STRIDE_LOOP(i, n) dst[i] = value;
+}
+
+// One block per output when the reduced dimension is the innermost (inner == 1).
+__global__ void reduce_rows_kernel(const float* x, float* y, int64_t len) {
+  __shared__ float partial[kBlock];
+  const float* row = x + int64_t(blockIdx.x) * len;
+  float acc = 0.f;
+  for (int64_t l = threadIdx.x; l < len; l += blockDim.x) acc += row[l];
+  partial[threadIdx.x] = acc;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) y[blockIdx.x] = partial[0];
+}
+
+// One thread per output otherwise: neighbouring threads read neighbouring columns.
+__global__ void reduce_columns_kernel(const float* x, float* y, DimSplit s) {
+  GRID_STRIDE_LOOP(oi, s.outer * s.inner) {
+    const int64_t o = oi / s.inner, i = oi % s.inner;
+    const float* p = x + o * s.len * s.inner + i;
+    float acc = 0.f;
+    for (int64_t l = 0; l < s.len; ++l) acc += p[l * s.inner];
+    y[oi] = acc;
+  }
+}
+
+__global__ void broadcast_copy_kernel(const float* x, float* y, int64_t n, BroadcastIndex bc) {
+  GRID_STRIDE_LOOP(i, n) {
+    long long ia, ib;
+    bc.offsets(i, ia, ib);
+    y[i] = x[ia];
+  }
+}
+
+__global__ void gather_kernel(const float* x, float* y, DimSplit s, const int64_t* idx, int64_t n_idx) {
+  GRID_STRIDE_LOOP(k, s.outer * n_idx * s.inner) {
+    const int64_t i = k % s.inner, j = (k / s.inner) % n_idx, o = k / (s.inner * n_idx);
+    y[k] = x[(o * s.len + idx[j]) * s.inner + i];
+  }
+}
+
+__global__ void scatter_add_kernel(const float* gy, float* gx, DimSplit s, const int64_t* idx, int64_t n_idx) {
+  GRID_STRIDE_LOOP(k, s.outer * n_idx * s.inner) {
+    const int64_t i = k % s.inner, j = (k / s.inner) % n_idx, o = k / (s.inner * n_idx);
+    atomicAdd(gx + (o * s.len + idx[j]) * s.inner + i, gy[k]);
+  }
+}
+
+__global__ void add_row_vector_kernel(float* y, const float* bias, int64_t rows, int64_t cols) {
+  GRID_STRIDE_LOOP(k, rows * cols) y[k] += bias[k % cols];
+}
+
+__global__ void resize_nearest_kernel(const float* x, float* y, int64_t planes, int h, int w, int oh, int ow) {
+  GRID_STRIDE_LOOP(k, planes * oh * ow) {
+    const int c = int(k % ow), r = int((k / ow) % oh);
+    const int64_t p = k / (int64_t(oh) * ow);
+    y[k] = x[(p * h + nearest_source_index(r, h, oh)) * w + nearest_source_index(c, w, ow)];
+  }
+}
+
+__global__ void resize_nearest_backward_kernel(const float* gy, float* gx, int64_t planes, int h, int w, int oh,
+                                               int ow) {
+  GRID_STRIDE_LOOP(k, planes * h * w) {
+    const int c = int(k % w), r = int((k / w) % h);
+    const int64_t p = k / (int64_t(h) * w);
+    int r0, r1, c0, c1;
+    nearest_output_range(r, h, oh, r0, r1);
+    nearest_output_range(c, w, ow, c0, c1);
+    float acc = 0.f;
+    for (int yr = r0; yr < r1; ++yr)
+      for (int yc = c0; yc < c1; ++yc) acc += gy[(p * oh + yr) * ow + yc];
+    gx[k] = acc;
+  }
+}
+
+__global__ void adam_kernel(float* p, const float* g, float* m, float* v, int64_t n, AdamParams a) {
+  GRID_STRIDE_LOOP(i, n) adam_update(p[i], g[i], m[i], v[i], a);
+}
+
+__global__ void affine_kernel(float* y, int64_t n, float scale, float shift) {
+  GRID_STRIDE_LOOP(i, n) y[i] = y[i] * scale + shift;
+}
+
+cublasHandle_t cublas() {
+  static cublasHandle_t handle = [] {
+    cublasHandle_t h;
+    CUBLAS_CHECK(cublasCreate(&h));
+    return h;
+  }();
+  return handle;
+}
+
+// Index lists live on the host; this copies one to a cached device block.
+struct DeviceIndices {
+  int64_t* ptr;
+  DeviceIndices(const int64_t* host, int64_t n) {
+    ptr = static_cast<int64_t*>(differnet::cuda::device_alloc(sizeof(int64_t) * (n > 0 ? n : 1)));
+    CUDA_CHECK(cudaMemcpy(ptr, host, sizeof(int64_t) * n, cudaMemcpyHostToDevice));
+  }
+  ~DeviceIndices() { differnet::cuda::device_free(ptr); }
+};
+
+}  // namespace
+
+void unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
+  dispatch_unary(op, [&](auto tag) { unary_kernel<decltype(tag)::value><<<grid_for(n), kBlock>>>(x, y, n, alpha); });
+  CUDA_CHECK_LAUNCH("unary_kernel");
+}
+
+void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy, float* gx, int64_t n, float alpha) {
+  dispatch_unary(op, [&](auto tag) {
+    unary_backward_kernel<decltype(tag)::value><<<grid_for(n), kBlock>>>(x, y, gy, gx, n, alpha);
+  });
+  CUDA_CHECK_LAUNCH("unary_backward_kernel");
+}
+
+void binary(BinaryOp op, const float* a, const float* b, float* out, int64_t n, const BroadcastIndex* bc) {
+  dispatch_binary(op, [&](auto tag) {
+    constexpr BinaryOp o = decltype(tag)::value;
+    if (bc) binary_broadcast_kernel<o><<<grid_for(n), kBlock>>>(a, b, out, n, *bc);
+    else binary_kernel<o><<<grid_for(n), kBlock>>>(a, b, out, n);
+  });
+  CUDA_CHECK_LAUNCH("binary_kernel");
+}
+
+void accumulate(float* dst, const float* src, int64_t n) {
+  accumulate_kernel<<<grid_for(n), kBlock>>>(dst, src, n);
+  CUDA_CHECK_LAUNCH("accumulate_kernel");
+}
+
+void fill(float* dst, int64_t n, float value) {
+  fill_kernel<<<grid_for(n), kBlock>>>(dst, n, value);
+  CUDA_CHECK_LAUNCH("fill_kernel");
+}
+
+void reduce_sum(const float* x, float* y, DimSplit s) {
+  if (s.inner == 1 && s.outer <= 65535 * 16) {
+    reduce_rows_kernel<<<unsigned(s.outer), kBlock>>>(x, y, s.len);
+    CUDA_CHECK_LAUNCH("reduce_rows_kernel");
+  } else {
+    reduce_columns_kernel<<<grid_for(s.outer * s.inner), kBlock>>>(x, y, s);
+    CUDA_CHECK_LAUNCH("reduce_columns_kernel");
+  }
+}
+
+void broadcast_copy(const float* x, float* y, int64_t n, const BroadcastIndex& bc) {
+  broadcast_copy_kernel<<<grid_for(n), kBlock>>>(x, y, n, bc);
+  CUDA_CHECK_LAUNCH("broadcast_copy_kernel");
+}
+
+void gather(const float* x, float* y, DimSplit s, const int64_t* idx_host, int64_t n_idx) {
+  DeviceIndices idx(idx_host, n_idx);
+  const int64_t n = s.outer * n_idx * s.inner;
+  gather_kernel<<<grid_for(n), kBlock>>>(x, y, s, idx.ptr, n_idx);
+  CUDA_CHECK_LAUNCH("gather_kernel");
+}
+
+void scatter_add(const float* gy, float* gx, DimSplit s, const int64_t* idx_host, int64_t n_idx) {
+  DeviceIndices idx(idx_host, n_idx);
+  const int64_t n = s.outer * n_idx * s.inner;
+  scatter_add_kernel<<<grid_for(n), kBlock>>>(gy, gx, s, idx.ptr, n_idx);
+  CUDA_CHECK_LAUNCH("scatter_add_kernel");
+}
+
+void copy_slab(const void* x, void* y, int64_t outer, int64_t x_len, int64_t y_len, int64_t x_start, int64_t y_start,
+               int64_t count, int64_t inner_bytes) {
+  if (outer == 0 || count == 0 || inner_bytes == 0) return;
+  CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(y) + y_start * inner_bytes, size_t(y_len * inner_bytes),
+                               static_cast<const char*>(x) + x_start * inner_bytes, size_t(x_len * inner_bytes),
+                               size_t(count * inner_bytes), size_t(outer), cudaMemcpyDeviceToDevice, 0));
+}
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, const float* b, float beta,
+          float* c) {
+  CUBLAS_CHECK(cublasSgemm(cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
+                           int(k), &alpha, b, tb ? int(k) : int(n), a, ta ? int(m) : int(k), &beta, c, int(n)));
+}
+
+void add_row_vector(float* y, const float* bias, int64_t rows, int64_t cols) {
+  add_row_vector_kernel<<<grid_for(rows * cols), kBlock>>>(y, bias, rows, cols);
+  CUDA_CHECK_LAUNCH("add_row_vector_kernel");
+}
+
+void resize_nearest(const float* x, float* y, int64_t planes, int h, int w, int oh, int ow) {
+  resize_nearest_kernel<<<grid_for(planes * oh * ow), kBlock>>>(x, y, planes, h, w, oh, ow);
+  CUDA_CHECK_LAUNCH("resize_nearest_kernel");
+}
+
+void resize_nearest_backward(const float* gy, float* gx, int64_t planes, int h, int w, int oh, int ow) {
+  resize_nearest_backward_kernel<<<grid_for(planes * h * w), kBlock>>>(gy, gx, planes, h, w, oh, ow);
+  CUDA_CHECK_LAUNCH("resize_nearest_backward_kernel");
+}
+
+void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a) {
+  adam_kernel<<<grid_for(n), kBlock>>>(p, g, m, v, n, a);
+  CUDA_CHECK_LAUNCH("adam_kernel");
+}
+
+namespace {
+// A Philox generator positioned at (seed, offset): the stream is a function of
+// both, so a Generator's state is two integers on every device.
+struct Philox {
+  curandGenerator_t gen;
+  Philox(uint64_t seed, uint64_t offset) {
+    CURAND_CHECK(curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10));
+    CURAND_CHECK(curandSetPseudoRandomGeneratorSeed(gen, seed));
+    CURAND_CHECK(curandSetGeneratorOffset(gen, offset));
+  }
+  ~Philox() { curandDestroyGenerator(gen); }
+};
+}  // namespace
+
+void fill_uniform(float* y, int64_t n, uint64_t seed, uint64_t offset, float low, float high) {
+  if (n == 0) return;
+  Philox g(seed, offset);
+  CURAND_CHECK(curandGenerateUniform(g.gen, y, size_t(n)));  // (0, 1]
+  affine_kernel<<<grid_for(n), kBlock>>>(y, n, high - low, low);
+  CUDA_CHECK_LAUNCH("affine_kernel");
+}
+
+void fill_normal(float* y, int64_t n, uint64_t seed, uint64_t offset, float mean, float std) {
+  if (n == 0) return;
+  Philox g(seed, offset);
+  if (n % 2 == 0) {
+    CURAND_CHECK(curandGenerateNormal(g.gen, y, size_t(n), mean, std));
+  } else {  // cuRAND's normal generator needs an even count
+    float* tmp = static_cast<float*>(differnet::cuda::device_alloc(sizeof(float) * size_t(n + 1)));
+    curandStatus_t st = curandGenerateNormal(g.gen, tmp, size_t(n + 1), mean, std);
+    if (st == CURAND_STATUS_SUCCESS) {
+      cudaError_t err = cudaMemcpyAsync(y, tmp, sizeof(float) * size_t(n), cudaMemcpyDeviceToDevice, 0);
+      differnet::cuda::device_free(tmp);
+      CUDA_CHECK(err);
+    } else {
+      differnet::cuda::device_free(tmp);
+      CURAND_CHECK(st);
+    }
+  }
+}
+
+void synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }
+
+}  // namespace differnet::kernels::cuda

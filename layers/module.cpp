@@ -1,0 +1,46 @@
+#include "layers/module.h"
+
+namespace differnet {
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters(const std::string& prefix) const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& [name, p] : params_) out.emplace_back(prefix + name, p);
+  for (const auto& [name, child] : children_) {
+    auto sub = child->named_parameters(prefix + name + ".");
+    out.insert(out.end(), sub.begin(), sub.end());
+  }
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [name, p] : named_parameters()) out.push_back(p);
+  return out;
+}
+
+void Module::set_trainable(bool trainable) {
+  for (auto& [name, p] : params_) p.set_requires_grad(trainable);
+  for (auto& [name, child] : children_) child->set_trainable(trainable);
+}
+
+void Module::to(Device device) {
+  for (auto& [name, p] : params_) {
+    if (p.device() == device) continue;
+    Tensor moved = p.to(device);
+    TensorImpl& impl = p.impl();
+    impl.storage = moved.impl().storage;
+    impl.offset = moved.impl().offset;
+    impl.device = device;
+    impl.grad.reset();
+  }
+  for (auto& [name, child] : children_) child->to(device);
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor value, bool trainable) {
+  value.set_name(name);
+  value.set_requires_grad(trainable);
+  params_.emplace_back(name, std::move(value));
+  return params_.back().second;  // a handle: later registrations do not invalidate it
+}
+
+}  // namespace differnet

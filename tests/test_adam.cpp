@@ -1,0 +1,125 @@
+// Adam: hand-computed PyTorch-semantics steps, the flat buffers, and state save/restore.
+#define BOOST_TEST_MODULE adam
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "layers/adam.h"
+#include "test_support.h"
+
+using namespace differnet;
+using namespace differnet::testing;
+
+namespace {
+// loss = sum(c * p) has the constant gradient c.
+void backward_constant_gradient(const Tensor& p, const std::vector<float>& c) {
+  sum(mul(p, Tensor::from_vector(c, p.shape(), p.device()))).backward();
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(first_step_by_hand) {
+  // g' = g + wd * p = 0.5 + 0.01 * 1 = 0.51; m_hat = g', v_hat = g'^2, so
+  // p1 = p0 - lr * g' / (|g'| + eps) = 1 - 0.1 * 0.51 / (0.51 + 1e-8).
+  Tensor p = Tensor::from_vector(std::vector<float>{1.0f, -2.0f}, {2});
+  p.set_requires_grad(true);
+  Adam adam({p}, AdamOptions{0.1, 0.9, 0.999, 1e-8, 0.01});
+  backward_constant_gradient(p, {0.5f, -0.25f});
+  adam.step();
+  const auto v = p.to_vector<float>();
+  BOOST_CHECK_CLOSE(v[0], 1.0 - 0.1 * 0.51 / (0.51 + 1e-8), 1e-5);
+  BOOST_CHECK_CLOSE(v[1], -2.0 - 0.1 * (-0.27) / (0.27 + 1e-8), 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(three_steps_against_the_pytorch_formulas) {
+  const double lr = 2e-4, b1 = 0.8, b2 = 0.8, eps = 1e-4, wd = 1e-5;  // DifferNet's settings
+  Tensor p = Tensor::from_vector(std::vector<float>{0.3f, -0.7f, 1.5f}, {3});
+  p.set_requires_grad(true);
+  Adam adam({p}, AdamOptions::differnet());
+  std::vector<double> ref{0.3, -0.7, 1.5}, m(3, 0.0), v(3, 0.0);
+  const std::vector<std::vector<float>> grads{{0.1f, -0.2f, 0.3f}, {0.05f, 0.4f, -0.1f}, {-0.3f, 0.0f, 0.2f}};
+  for (int t = 1; t <= 3; ++t) {
+    adam.zero_grad();
+    backward_constant_gradient(p, grads[size_t(t - 1)]);
+    adam.step();
+    for (size_t i = 0; i < 3; ++i) {  // torch.optim.Adam's single-tensor update, in double
+      const double g = double(grads[size_t(t - 1)][i]) + wd * ref[i];
+      m[i] = b1 * m[i] + (1 - b1) * g;
+      v[i] = b2 * v[i] + (1 - b2) * g * g;
+      const double denom = std::sqrt(v[i]) / std::sqrt(1 - std::pow(b2, t)) + eps;
+      ref[i] -= lr / (1 - std::pow(b1, t)) * m[i] / denom;
+    }
+  }
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(p), ref, 1e-7, 1e-6);
+  BOOST_CHECK_EQUAL(adam.steps(), 3);
+}
+
+BOOST_AUTO_TEST_CASE(parameters_live_in_one_flat_buffer) {
+  Tensor a = Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  Tensor b = Tensor::from_vector(std::vector<float>{5, 6}, {2});
+  a.set_requires_grad(true);
+  b.set_requires_grad(true);
+  Adam adam({a, b}, AdamOptions{});
+  BOOST_CHECK(a.shares_storage_with(adam.flat_parameters()));
+  BOOST_CHECK(b.shares_storage_with(adam.flat_parameters()));
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(adam.flat_parameters()), (std::vector<double>{1, 2, 3, 4, 5, 6}), 0, 0);
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(b), (std::vector<double>{5, 6}), 0, 0);  // values kept
+  sum(mul(a, a)).backward();
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(adam.flat_gradients()), (std::vector<double>{2, 4, 6, 8, 0, 0}), 0, 0);
+  const auto before = values(adam.flat_parameters());
+  adam.step();
+  const auto after = values(adam.flat_parameters());
+  for (size_t i = 0; i < 4; ++i) BOOST_CHECK_LT(after[i], before[i]);  // a step changes the parameters
+  adam.zero_grad();
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(a.grad()), (std::vector<double>{0, 0, 0, 0}), 0, 0);
+}
+
+BOOST_AUTO_TEST_CASE(state_restores_to_identical_steps) {
+  auto make = [] {
+    Tensor p = Tensor::from_vector(std::vector<float>{0.5f, -1.0f, 2.0f}, {3});
+    p.set_requires_grad(true);
+    return p;
+  };
+  Tensor p1 = make();
+  Adam first({p1}, AdamOptions::differnet());
+  for (int s = 0; s < 2; ++s) {
+    first.zero_grad();
+    backward_constant_gradient(p1, {0.3f, -0.1f, 0.7f});
+    first.step();
+  }
+  const auto state = first.state_dict();
+  Tensor p2 = make();
+  p2.copy_(p1.detach());
+  Adam second({p2}, AdamOptions::differnet());
+  second.load_state_dict(state);
+  BOOST_CHECK_EQUAL(second.steps(), 2);
+  for (auto* pair : {&first, &second}) {
+    pair->zero_grad();
+  }
+  backward_constant_gradient(p1, {0.2f, 0.2f, -0.4f});
+  backward_constant_gradient(p2, {0.2f, 0.2f, -0.4f});
+  first.step();
+  second.step();
+  BOOST_CHECK(p1.to_vector<float>() == p2.to_vector<float>());  // bit-identical
+
+  auto bad = state;
+  bad[1].second = Tensor::zeros({2});
+  try {
+    second.load_state_dict(bad);
+    BOOST_ERROR("a mis-shaped state was accepted");
+  } catch (const Error& e) {
+    BOOST_CHECK_NE(std::string(e.what()).find("exp_avg"), std::string::npos);
+  }
+  bad.erase(bad.begin());
+  try {
+    second.load_state_dict(bad);
+    BOOST_ERROR("a state without 'step' was accepted");
+  } catch (const Error& e) {
+    BOOST_CHECK_NE(std::string(e.what()).find("'step' is missing"), std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(rejects_bad_parameters) {
+  Tensor frozen = Tensor::zeros({2});
+  BOOST_CHECK_THROW(Adam({frozen}, AdamOptions{}), Error);
+  BOOST_CHECK_THROW(Adam({}, AdamOptions{}), Error);
+}

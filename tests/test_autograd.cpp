@@ -1,0 +1,139 @@
+// The tape: accumulation, no-grad mode, frozen parameters, and its errors.
+#define BOOST_TEST_MODULE autograd
+#include <boost/test/unit_test.hpp>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "layers/linear.h"
+#include "test_support.h"
+
+using namespace differnet;
+using namespace differnet::testing;
+
+namespace {
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(gradients_accumulate_across_backward_calls) {
+  Tensor x = Tensor::from_vector(std::vector<double>{1, 2, 3}, {3});
+  x.set_requires_grad(true);
+  sum(square(x)).backward();
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(x.grad()), (std::vector<double>{2, 4, 6}), 0, 0);
+  sum(mul_scalar(x, 10)).backward();
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(x.grad()), (std::vector<double>{12, 14, 16}), 0, 0);
+  x.zero_grad();
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(x.grad()), (std::vector<double>{0, 0, 0}), 0, 0);
+}
+
+BOOST_AUTO_TEST_CASE(multiple_paths_sum) {
+  Tensor x = Tensor::from_vector(std::vector<double>{0.5}, {1});
+  x.set_requires_grad(true);
+  Tensor y = mul(x, x);                  // x^2
+  Tensor z = add(mul(y, x), exp(y));     // x^3 + e^{x^2}
+  sum(z).backward();
+  const double v = 0.5;
+  BOOST_CHECK_CLOSE(x.grad().item(), 3 * v * v + 2 * v * std::exp(v * v), 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(no_grad_guard_records_nothing) {
+  Tensor x = random_tensor({4}, 1);
+  x.set_requires_grad(true);
+  Tensor y;
+  {
+    NoGradGuard guard;
+    y = exp(x);
+  }
+  BOOST_CHECK(!y.requires_grad());
+  BOOST_CHECK(y.is_leaf());
+  BOOST_CHECK(exp(x).requires_grad());
+}
+
+BOOST_AUTO_TEST_CASE(frozen_layer_gives_input_gradient_without_weight_gradients) {
+  Generator gen(3);
+  Linear layer(4, 3, gen, DType::Float64);
+  layer.set_trainable(false);
+  Tensor x = random_tensor({2, 4}, 2);
+  x.set_requires_grad(true);
+  sum(square(layer.forward(x))).backward();
+  BOOST_CHECK(x.has_grad());
+  for (const Tensor& p : layer.parameters()) BOOST_CHECK(!p.has_grad());
+  // The input gradient is still right: d/dx sum((xW^T+b)^2) = 2 (xW^T+b) W.
+  NoGradGuard guard;
+  const Tensor expected = matmul(mul_scalar(layer.forward(x), 2.0), layer.weight());
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(x.grad()), values(expected), 1e-14, 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(linear_layer_initialisation_is_pytorch_default) {
+  Generator gen(0);
+  Linear layer(384, 2048, gen);
+  const double bound = 1.0 / std::sqrt(384.0);
+  for (const Tensor& p : layer.parameters()) {
+    const auto v = values(p);
+    double lo = 1, hi = -1, mean = 0;
+    for (double e : v) lo = std::min(lo, e), hi = std::max(hi, e), mean += e / double(v.size());
+    BOOST_CHECK_GE(lo, -bound);
+    BOOST_CHECK_LE(hi, bound);
+    BOOST_CHECK_GT(hi, 0.95 * bound);  // fills the range
+    BOOST_CHECK_LT(std::abs(mean), 0.05 * bound);
+  }
+  const auto names = layer.named_parameters("subnet1.0.");
+  BOOST_CHECK_EQUAL(names[0].first, "subnet1.0.weight");
+  BOOST_CHECK_EQUAL(names[1].first, "subnet1.0.bias");
+}
+
+BOOST_AUTO_TEST_CASE(errors) {
+  Tensor x = random_tensor({3}, 4);
+  x.set_requires_grad(true);
+  const std::string non_scalar = message_of([&] { exp(x).backward(); });
+  BOOST_CHECK_NE(non_scalar.find("non-scalar"), std::string::npos);
+  BOOST_CHECK_NE(non_scalar.find("[3]"), std::string::npos);
+
+  const std::string never = message_of([&] { x.grad(); });
+  BOOST_CHECK_NE(never.find("never computed"), std::string::npos);
+
+  Tensor c = random_tensor({3}, 5);
+  BOOST_CHECK_NE(message_of([&] { sum(c).backward(); }).find("does not require grad"), std::string::npos);
+  BOOST_CHECK_NE(message_of([&] { exp(x).set_requires_grad(false); }).find("only leaves"), std::string::npos);
+  BOOST_CHECK_NE(message_of([&] { exp(x).backward(Tensor::ones({4}, DType::Float64)); }).find("backward"),
+                 std::string::npos);
+  BOOST_CHECK_NE(message_of([&] { Tensor::from_vector(std::vector<float>{1, 2}, {3}); }).find("do not fill"),
+                 std::string::npos);
+  BOOST_CHECK_NE(message_of([&] { parse_device("tpu"); }).find("tpu"), std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(explicit_seed_for_non_scalar_backward) {
+  Tensor x = random_tensor({3}, 6);
+  x.set_requires_grad(true);
+  Tensor g = Tensor::from_vector(std::vector<double>{1, 2, 3}, {3});
+  mul_scalar(x, 2).backward(g);
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(x.grad()), (std::vector<double>{2, 4, 6}), 0, 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_graph_does_not_keep_itself_alive) {
+  std::weak_ptr<TensorImpl> weak;
+  {
+    Tensor x = random_tensor({8}, 7);
+    x.set_requires_grad(true);
+    Tensor y = exp(x);  // exp's backward keeps its output's data: must not keep y itself
+    weak = y.impl_ptr();
+  }
+  BOOST_CHECK(weak.expired());
+}
+
+BOOST_AUTO_TEST_CASE(device_and_dtype_conversions) {
+  const Tensor x = random_tensor({2, 3}, 8);
+  const Tensor f = x.to(DType::Float32);
+  BOOST_CHECK(f.dtype() == DType::Float32);
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(f), values(x), 1e-7, 1e-7);
+  BOOST_CHECK(x.to(Device::CPU).shares_storage_with(x));
+  if (!cuda_available()) {
+    BOOST_CHECK_NE(message_of([&] { x.to(Device::CUDA); }).find("cannot move"), std::string::npos);
+  }
+}
