@@ -103,7 +103,7 @@ void plant_defect(std::mt19937_64& rng, DefectKind kind, Image& img, Image& mask
       for (int x = int(cx - r) - 1; x <= int(cx + r) + 1; ++x)
         if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r) mark(x, y);
   };
-  const double scale = size / 256.0;
+  const double scale = std::max(1.0, size / 256.0);  // defects keep their pixel size on small images
   switch (kind) {
     case DefectKind::Scratch: {  // thin straight light line
       const double angle = uniform(rng, 0, kTwoPi), length = uniform(rng, 25, 55) * scale;
