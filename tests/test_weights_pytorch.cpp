@@ -83,6 +83,27 @@ BOOST_AUTO_TEST_CASE(every_truncation_is_an_error) {
       BOOST_CHECK_THROW(parse_pytorch_checkpoint(file->substr(0, n), "cut.pth"), differnet::Error);
 }
 
+BOOST_AUTO_TEST_CASE(every_single_byte_change_loads_or_gives_error) {
+  // Each byte set to a few values: either a checkpoint still loads or a differnet::Error comes, nothing else.
+  const std::string legacy = legacy_checkpoint(state_dict_pickle(kSpecs, true), {{"0", kStorage}});
+  const std::string zip = crafted_zip(state_dict_pickle(kSpecs, false));
+  int errors = 0;
+  for (const std::string* file : {&legacy, &zip}) {
+    for (size_t i = 0; i < file->size(); ++i) {
+      for (const uint8_t value : {0x00, 0x01, 0x7f, 0x80, 0xff}) {
+        std::string changed = *file;
+        changed[i] = char(value);
+        try {
+          parse_pytorch_checkpoint(changed, "mutated.pth");
+        } catch (const differnet::Error&) {
+          ++errors;
+        }
+      }
+    }
+  }
+  BOOST_TEST(errors > 0);
+}
+
 BOOST_AUTO_TEST_CASE(views_outside_the_storage_are_refused) {
   const std::vector<TensorSpec> bad = {{"w", "0", "FloatStorage", 12, 2, {3, 4}, {4, 1}}};
   expect_error([&] { parse_pytorch_checkpoint(crafted_zip(state_dict_pickle(bad, false)), "view.pth"); },

@@ -117,6 +117,20 @@ BOOST_AUTO_TEST_CASE(every_truncation_is_an_error) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(every_single_byte_change_loads_or_gives_error) {
+  const std::string full = serialize_safetensors(sample_tensors(), {{"k", "v"}}, "t");
+  for (size_t i = 0; i < full.size(); ++i) {
+    for (const uint8_t value : {0x00, 0x22, 0x30, 0x5c, 0x7b, 0xff}) {
+      std::string changed = full;
+      changed[i] = char(value);
+      try {
+        parse_safetensors(changed, "mutated.safetensors");
+      } catch (const differnet::Error&) {
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bad_files_name_the_file_and_tensor) {
   const std::string f = "bad.safetensors";
   std::string huge(8, '\0');
