@@ -1,0 +1,74 @@
+#include "bench/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "autograd/error.h"
+#include "kernels/kernels.h"
+
+namespace differnet::bench {
+
+std::vector<Benchmark>& registry() {
+  static std::vector<Benchmark> r;
+  return r;
+}
+
+void synchronize(Device device) {
+  if (device == Device::CUDA) {
+#if DIFFERNET_WITH_CUDA
+    kernels::cuda::synchronize();
+#endif
+  }
+}
+
+void BenchState::measure(const std::function<void()>& fn) {
+  for (int i = 0; i < warmup_; ++i) fn();
+  synchronize(device_);
+  times_ms_.clear();
+  for (int i = 0; i < repeats_; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    synchronize(device_);
+    const auto end = std::chrono::steady_clock::now();
+    times_ms_.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+  }
+}
+
+namespace {
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+std::string number(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::ostringstream os;
+  os.precision(6);
+  os << v;
+  return os.str();
+}
+}  // namespace
+
+std::string BenchState::json_line() const {
+  std::vector<double> t = times_ms_;
+  std::sort(t.begin(), t.end());
+  const double median = t.empty() ? NAN : (t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]));
+  std::ostringstream os;
+  os << "{\"bench\": \"" << json_escape(name_) << "\", \"device\": \"" << device_name(device_)
+     << "\", \"impl\": \"differnet\", \"median_ms\": " << number(median)
+     << ", \"min_ms\": " << number(t.empty() ? NAN : t.front()) << ", \"repeats\": " << t.size();
+  for (const auto& [k, v] : numbers_) os << ", \"" << json_escape(k) << "\": " << number(v);
+  for (const auto& [k, v] : strings_) os << ", \"" << json_escape(k) << "\": \"" << json_escape(v) << "\"";
+  if (flops_ > 0) os << ", \"gflop_per_s\": " << number(flops_ / (median * 1e-3) / 1e9);
+  if (bytes_ > 0) os << ", \"gb_per_s\": " << number(bytes_ / (median * 1e-3) / 1e9);
+  os << "}";
+  return os.str();
+}
+
+}  // namespace differnet::bench

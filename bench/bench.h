@@ -1,0 +1,70 @@
+// differnet_bench's registry. A benchmark is a function that prepares its
+// inputs and hands the timed work to BenchState::measure, which warms up,
+// repeats, synchronises the device around every repeat and records the times.
+// Each run prints one JSON line: {"bench", "device", "median_ms", ...}.
+//
+//   DIFFERNET_BENCHMARK(linear_fwd_bwd) {
+//     ... set up on state.device() ...
+//     state.set("batch", 96);
+//     state.set_flops(6.0 * 96 * 2048 * 2048);
+//     state.measure([&] { ... });
+//   }
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograd/dtype.h"
+
+namespace differnet::bench {
+
+class BenchState {
+ public:
+  BenchState(std::string name, Device device, int warmup, int repeats, bool quick)
+      : name_(std::move(name)), device_(device), warmup_(warmup), repeats_(repeats), quick_(quick) {}
+  Device device() const { return device_; }
+  // --quick: smaller problem sizes where a benchmark offers them (CI smoke runs).
+  bool quick() const { return quick_; }
+  void set(const std::string& key, double value) { numbers_[key] = value; }
+  void set(const std::string& key, const std::string& value) { strings_[key] = value; }
+  // Work per repeat: the line then also reports achieved GFLOP/s or GB/s.
+  void set_flops(double flops) { flops_ = flops; }
+  void set_bytes(double bytes) { bytes_ = bytes; }
+  void set_repeats(int repeats) { repeats_ = repeats; }
+  // Runs fn warmup + repeats times; only the repeats are timed.
+  void measure(const std::function<void()>& fn);
+  std::string json_line() const;
+  bool measured() const { return !times_ms_.empty(); }
+
+ private:
+  std::string name_;
+  Device device_;
+  int warmup_, repeats_;
+  bool quick_;
+  std::vector<double> times_ms_;
+  std::map<std::string, double> numbers_;
+  std::map<std::string, std::string> strings_;
+  double flops_ = 0, bytes_ = 0;
+};
+
+struct Benchmark {
+  std::string name;
+  std::function<void(BenchState&)> run;
+};
+
+std::vector<Benchmark>& registry();
+
+struct Registration {
+  Registration(const char* name, std::function<void(BenchState&)> fn) { registry().push_back({name, std::move(fn)}); }
+};
+
+// Waits for the device so that a timer sees finished work.
+void synchronize(Device device);
+
+}  // namespace differnet::bench
+
+#define DIFFERNET_BENCHMARK(name)                                                        \
+  static void bench_##name(::differnet::bench::BenchState& state);                       \
+  static ::differnet::bench::Registration registration_##name(#name, &bench_##name);     \
+  static void bench_##name(::differnet::bench::BenchState& state)
