@@ -1,0 +1,30 @@
+// Fused kernels of the affine coupling (paper eqs. 1 and 2): raw pointers, no
+// tensors. Layout: x, y, dx are [rows, half]; r = [s | t] and dr are
+// [rows, 2*half] (s = r[:, :half], t = r[:, half:]); log_det and its gradient
+// are [rows]. `cpu::` is the reference (OpenMP, float and double); `cuda::`
+// computes the same in float32 and exists only in CUDA builds. The element
+// math is kernels/coupling_math.h.
+#pragma once
+#include <cstdint>
+
+namespace differnet::kernels {
+
+namespace cpu {
+// y = clamp(exp(c(s)) * x + t), log_det[row] = sum_j c(s[row, j]); one pass.
+template <class T> void coupling_forward(const T* x, const T* r, T* y, T* log_det, int64_t rows, int64_t half, T alpha);
+// dx and dr from dy and dlog_det in one pass; dy or dlog_det may be null (zero gradient).
+template <class T> void coupling_backward(const T* x, const T* r, const T* dy, const T* dlog_det, T* dx, T* dr,
+                                          int64_t rows, int64_t half, T alpha);
+// x = (y - t) * exp(-c(s)).
+template <class T> void coupling_inverse(const T* y, const T* r, T* x, int64_t rows, int64_t half, T alpha);
+}  // namespace cpu
+
+namespace cuda {
+void coupling_forward(const float* x, const float* r, float* y, float* log_det, int64_t rows, int64_t half,
+                      float alpha);
+void coupling_backward(const float* x, const float* r, const float* dy, const float* dlog_det, float* dx, float* dr,
+                       int64_t rows, int64_t half, float alpha);
+void coupling_inverse(const float* y, const float* r, float* x, int64_t rows, int64_t half, float alpha);
+}  // namespace cuda
+
+}  // namespace differnet::kernels
