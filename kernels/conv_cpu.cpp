@@ -1,0 +1,215 @@
+// CPU convolution: im2col + one BLAS GEMM per chunk of images.
+//
+// The images of a batch are processed in chunks: the columns of all images of a
+// chunk sit side by side in one matrix, so that one GEMM covers them. Small
+// feature maps (AlexNet at 112 pixels has 6x6 maps) then still make GEMMs wide
+// enough for OpenBLAS's threads. The GEMM runs outside OpenMP regions on
+// purpose: the pthread build of OpenBLAS must not be called from inside one.
+// im2col, col2im and the copies around the GEMM are OpenMP loops over the
+// images and channels of a chunk.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/conv.h"
+#include "kernels/kernels.h"
+
+namespace differnet::kernels::cpu {
+namespace {
+
+// A chunk's GEMM gets at least this many columns when the batch allows it...
+constexpr int64_t kMinColumns = 4096;
+// ...and its column matrix stays below this many bytes (unless one image needs more).
+constexpr int64_t kMaxColumnBytes = int64_t(64) << 20;
+constexpr int64_t kParallelGrain = 1 << 14;
+
+int64_t images_per_chunk(const Conv2dGeometry& g, size_t elem) {
+  const int64_t per_image = std::max<int64_t>(g.out_plane(), 1);
+  int64_t chunk = (kMinColumns + per_image - 1) / per_image;
+  chunk = std::min(chunk, std::max<int64_t>(1, kMaxColumnBytes / int64_t(elem) / (g.col_rows() * per_image)));
+  return std::max<int64_t>(1, std::min(chunk, g.batch));
+}
+
+// Scratch that lives as long as the thread: repeated calls with the same shapes
+// reuse the memory instead of faulting in fresh pages every time.
+template <class T>
+T* scratch(int slot, int64_t n) {
+  thread_local std::vector<T> buffers[2];
+  std::vector<T>& b = buffers[slot];
+  if (int64_t(b.size()) < n) b.resize(size_t(n));
+  return b.data();
+}
+
+// The output columns [lo, hi) whose input index o * stride - pad + k lies in [0, in).
+inline void valid_range(int64_t out, int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t& lo, int64_t& hi) {
+  const int64_t shift = pad - k;  // o * stride >= shift and o * stride < in + shift
+  lo = shift <= 0 ? 0 : (shift + stride - 1) / stride;
+  hi = in + shift <= 0 ? 0 : (in + shift - 1) / stride + 1;
+  lo = std::min(lo, out);
+  hi = std::clamp(hi, lo, out);
+}
+
+// col[(c, kh, kw), image * out_plane + (oh, ow)] = x[image, c, oh*s - p + kh, ow*s - p + kw] (0 outside),
+// for the `count` images from `first`; `ld` is the row length of col.
+template <class T>
+void im2col(const Conv2dGeometry& g, const T* x, int64_t first, int64_t count, T* col, int64_t ld) {
+  const int64_t rows = g.col_rows(), kk = g.kernel_h * g.kernel_w;
+#pragma omp parallel for collapse(2) if (count * rows * g.out_plane() > kParallelGrain)
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t c = r / kk, kh = (r % kk) / g.kernel_w, kw = r % g.kernel_w;
+      const T* src = x + ((first + i) * g.in_channels + c) * g.in_plane();
+      T* dst = col + r * ld + i * g.out_plane();
+      int64_t ow_lo, ow_hi;
+      valid_range(g.out_w, g.in_w, kw, g.stride_w, g.pad_w, ow_lo, ow_hi);
+      for (int64_t oh = 0; oh < g.out_h; ++oh, dst += g.out_w) {
+        const int64_t ih = oh * g.stride_h - g.pad_h + kh;
+        if (ih < 0 || ih >= g.in_h) {
+          std::fill(dst, dst + g.out_w, T(0));
+          continue;
+        }
+        const T* row = src + ih * g.in_w - g.pad_w + kw;
+        std::fill(dst, dst + ow_lo, T(0));
+        if (g.stride_w == 1) {
+          std::memcpy(dst + ow_lo, row + ow_lo, sizeof(T) * size_t(ow_hi - ow_lo));
+        } else {
+          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = row[ow * g.stride_w];
+        }
+        std::fill(dst + ow_hi, dst + g.out_w, T(0));
+      }
+    }
+}
+
+// The adjoint of im2col: gx[image, c, ...] = sum of the col entries that read it.
+// Parallel over (image, channel): each writes only its own plane.
+template <class T>
+void col2im(const Conv2dGeometry& g, const T* col, int64_t ld, int64_t first, int64_t count, T* gx) {
+  const int64_t kk = g.kernel_h * g.kernel_w;
+#pragma omp parallel for collapse(2) if (count * g.col_rows() * g.out_plane() > kParallelGrain)
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t c = 0; c < g.in_channels; ++c) {
+      T* dst = gx + ((first + i) * g.in_channels + c) * g.in_plane();
+      std::fill(dst, dst + g.in_plane(), T(0));
+      for (int64_t k = 0; k < kk; ++k) {
+        const int64_t kh = k / g.kernel_w, kw = k % g.kernel_w;
+        const T* src = col + (c * kk + k) * ld + i * g.out_plane();
+        int64_t ow_lo, ow_hi;
+        valid_range(g.out_w, g.in_w, kw, g.stride_w, g.pad_w, ow_lo, ow_hi);
+        for (int64_t oh = 0; oh < g.out_h; ++oh) {
+          const int64_t ih = oh * g.stride_h - g.pad_h + kh;
+          if (ih < 0 || ih >= g.in_h) continue;
+          T* row = dst + ih * g.in_w - g.pad_w + kw;
+          const T* s = src + oh * g.out_w;
+          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) row[ow * g.stride_w] += s[ow];
+        }
+      }
+    }
+}
+
+// mat[co, i * out_plane + p] = gy[first + i, co, p]: a chunk of gradients as one matrix.
+template <class T>
+void gather_chunk(const Conv2dGeometry& g, const T* gy, int64_t first, int64_t count, T* mat) {
+  const int64_t plane = g.out_plane(), ld = count * plane;
+#pragma omp parallel for collapse(2) if (count * g.out_channels * plane > kParallelGrain)
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t co = 0; co < g.out_channels; ++co)
+      std::memcpy(mat + co * ld + i * plane, gy + ((first + i) * g.out_channels + co) * plane, sizeof(T) * size_t(plane));
+}
+
+}  // namespace
+
+template <class T>
+void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y) {
+  const int64_t chunk = images_per_chunk(g, sizeof(T)), plane = g.out_plane(), rows = g.col_rows();
+  for (int64_t first = 0; first < g.batch; first += chunk) {
+    const int64_t count = std::min(chunk, g.batch - first), ld = count * plane;
+    const T* col = x + first * g.in_channels * g.in_plane();
+    if (!(g.pointwise() && count == 1)) {
+      T* buffer = scratch<T>(0, rows * ld);
+      im2col(g, x, first, count, buffer, ld);
+      col = buffer;
+    }
+    // One image: the GEMM writes its output in place. Several: [out_channels, count * plane], then scattered.
+    T* out = count == 1 ? y + first * g.out_channels * plane : scratch<T>(1, g.out_channels * ld);
+    gemm<T>(false, false, g.out_channels, ld, rows, T(1), weight, col, T(0), out);
+#pragma omp parallel for collapse(2) if (count * g.out_channels * plane > kParallelGrain)
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t co = 0; co < g.out_channels; ++co) {
+        T* dst = y + ((first + i) * g.out_channels + co) * plane;
+        const T* src = out + co * ld + i * plane;
+        const T b = bias ? bias[co] : T(0);
+        if (src == dst) {
+          if (bias)
+            for (int64_t p = 0; p < plane; ++p) dst[p] += b;
+        } else {
+          for (int64_t p = 0; p < plane; ++p) dst[p] = src[p] + b;
+        }
+      }
+  }
+}
+
+template <class T>
+void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* weight, T* gx) {
+  const int64_t chunk = images_per_chunk(g, sizeof(T)), plane = g.out_plane(), rows = g.col_rows();
+  for (int64_t first = 0; first < g.batch; first += chunk) {
+    const int64_t count = std::min(chunk, g.batch - first), ld = count * plane;
+    const T* gmat = gy + first * g.out_channels * plane;
+    if (count > 1) {
+      T* buffer = scratch<T>(1, g.out_channels * ld);
+      gather_chunk(g, gy, first, count, buffer);
+      gmat = buffer;
+    }
+    // col gradient = weight^T [rows, out_channels] @ gy [out_channels, ld]
+    if (g.pointwise() && count == 1) {
+      gemm<T>(true, false, rows, ld, g.out_channels, T(1), weight, gmat, T(0), gx + first * g.in_channels * g.in_plane());
+      continue;
+    }
+    T* gcol = scratch<T>(0, rows * ld);
+    gemm<T>(true, false, rows, ld, g.out_channels, T(1), weight, gmat, T(0), gcol);
+    col2im(g, gcol, ld, first, count, gx);
+  }
+}
+
+template <class T>
+void conv2d_backward_weight(const Conv2dGeometry& g, const T* x, const T* gy, T* gweight, T* gbias) {
+  if (g.batch == 0) std::fill(gweight, gweight + g.out_channels * g.col_rows(), T(0));
+  const int64_t chunk = images_per_chunk(g, sizeof(T)), plane = g.out_plane(), rows = g.col_rows();
+  for (int64_t first = 0; first < g.batch; first += chunk) {
+    const int64_t count = std::min(chunk, g.batch - first), ld = count * plane;
+    const T* col = x + first * g.in_channels * g.in_plane();
+    if (!(g.pointwise() && count == 1)) {
+      T* buffer = scratch<T>(0, rows * ld);
+      im2col(g, x, first, count, buffer, ld);
+      col = buffer;
+    }
+    const T* gmat = gy + first * g.out_channels * plane;
+    if (count > 1) {
+      T* buffer = scratch<T>(1, g.out_channels * ld);
+      gather_chunk(g, gy, first, count, buffer);
+      gmat = buffer;
+    }
+    // gweight (+)= gy [out_channels, ld] @ col^T [ld, rows]
+    gemm<T>(false, true, g.out_channels, rows, ld, T(1), gmat, col, first == 0 ? T(0) : T(1), gweight);
+  }
+  if (!gbias) return;
+  // Sums in double, as reduce_sum does: independent of the chunking and thread count.
+#pragma omp parallel for if (g.out_channels * g.batch * plane > kParallelGrain)
+  for (int64_t co = 0; co < g.out_channels; ++co) {
+    double acc = 0;
+    for (int64_t n = 0; n < g.batch; ++n) {
+      const T* p = gy + (n * g.out_channels + co) * plane;
+      for (int64_t k = 0; k < plane; ++k) acc += double(p[k]);
+    }
+    gbias[co] = T(acc);
+  }
+}
+
+#define DIFFERNET_INSTANTIATE_CONV(T)                                                          \
+  template void conv2d<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*);            \
+  template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);       \
+  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*, T*);
+
+DIFFERNET_INSTANTIATE_CONV(float)
+DIFFERNET_INSTANTIATE_CONV(double)
+
+}  // namespace differnet::kernels::cpu

@@ -1,0 +1,198 @@
+// Convolution and pooling ops: forward against naive loops, backward against
+// finite differences (float64), the adjoint identities on shapes too large for
+// finite differences, and the rule that an input-only backward makes no weight
+// gradient.
+#define BOOST_TEST_MODULE conv_ops
+#include <boost/test/unit_test.hpp>
+
+#include "autograd/ops_conv.h"
+#include "kernels/pool_math.h"
+#include "test_support.h"
+
+using namespace differnet;
+using namespace differnet::testing;
+
+namespace {
+
+// y[n, o, i, j] = b[o] + sum_{c, p, q} x[n, c, i*s - pad + p, j*s - pad + q] w[o, c, p, q]
+std::vector<double> naive_conv(const Tensor& x, const Tensor& w, const Tensor& b, int64_t s, int64_t pad) {
+  const auto xv = values(x), wv = values(w);
+  const auto bv = b.defined() ? values(b) : std::vector<double>(size_t(w.size(0)), 0.0);
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t O = w.size(0), KH = w.size(2), KW = w.size(3);
+  const int64_t OH = (H + 2 * pad - KH) / s + 1, OW = (W + 2 * pad - KW) / s + 1;
+  std::vector<double> y;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < OH; ++i)
+        for (int64_t j = 0; j < OW; ++j) {
+          double acc = bv[size_t(o)];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t p = 0; p < KH; ++p)
+              for (int64_t q = 0; q < KW; ++q) {
+                const int64_t ih = i * s - pad + p, iw = j * s - pad + q;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                acc += xv[size_t(((n * C + c) * H + ih) * W + iw)] * wv[size_t(((o * C + c) * KH + p) * KW + q)];
+              }
+          y.push_back(acc);
+        }
+  return y;
+}
+
+double dot(const Tensor& a, const Tensor& b) {
+  const auto av = values(a), bv = values(b);
+  double acc = 0;
+  for (size_t i = 0; i < av.size(); ++i) acc += av[i] * bv[i];
+  return acc;
+}
+
+struct ConvCase {
+  Shape x, w;
+  int64_t stride, pad;
+  bool bias;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(convolution)
+
+BOOST_AUTO_TEST_CASE(forward_matches_naive_loops) {
+  // Strides, paddings, 1x1 (the GEMM-only path), several images per GEMM chunk and one.
+  const std::vector<ConvCase> cases{{{2, 3, 9, 8}, {4, 3, 3, 3}, 1, 1, true},   {{3, 2, 11, 11}, {5, 2, 5, 5}, 2, 2, true},
+                                    {{1, 3, 23, 23}, {4, 3, 11, 11}, 4, 2, false}, {{2, 6, 5, 7}, {3, 6, 1, 1}, 1, 0, true},
+                                    {{1, 4, 70, 66}, {3, 4, 1, 1}, 1, 0, false},  {{1, 2, 66, 70}, {2, 2, 3, 3}, 1, 1, true},
+                                    {{2, 3, 7, 7}, {2, 3, 3, 3}, 3, 0, true}};
+  for (const auto& c : cases)
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+      BOOST_TEST_CONTEXT("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.stride << " pad " << c.pad
+                              << " " << dtype_name(dtype)) {
+        const Tensor x = random_tensor(c.x, 1, -1, 1, dtype), w = random_tensor(c.w, 2, -1, 1, dtype);
+        const Tensor b = c.bias ? random_tensor({c.w[0]}, 3, -1, 1, dtype) : Tensor();
+        const Tensor y = conv2d(x, w, b, c.stride, c.pad);
+        const double rtol = dtype == DType::Float64 ? 1e-12 : 1e-5;
+        DIFFERNET_CHECK_CLOSE_VECTORS(values(y), naive_conv(x, w, b, c.stride, c.pad), rtol, rtol);
+      }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
+  const auto f = [](int64_t s, int64_t p) {
+    return [=](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), s, p); };
+  };
+  gradcheck("conv2d 3x3 pad 1 with bias", f(1, 1),
+            {random_tensor({2, 3, 5, 6}, 1), random_tensor({4, 3, 3, 3}, 2), random_tensor({4}, 3)});
+  gradcheck("conv2d 5x5 stride 2 pad 2 with bias", f(2, 2),
+            {random_tensor({2, 2, 7, 7}, 4), random_tensor({3, 2, 5, 5}, 5), random_tensor({3}, 6)});
+  gradcheck("conv2d 4x4 stride 3 no bias", f(3, 1), {random_tensor({1, 2, 9, 8}, 7), random_tensor({2, 2, 4, 4}, 8)});
+  gradcheck("conv2d 1x1", f(1, 0), {random_tensor({3, 4, 3, 2}, 9), random_tensor({5, 4, 1, 1}, 10), random_tensor({5}, 11)});
+}
+
+// On shapes too big for finite differences (one image per GEMM, 4096+ pixels):
+// <conv(x), gy> = <x, dx> and <conv(x) - b, gy> = <w, dw>, sum(gy) = <1, db>.
+BOOST_AUTO_TEST_CASE(backward_is_the_adjoint_on_large_maps) {
+  for (const ConvCase& c : {ConvCase{{2, 3, 70, 68}, {4, 3, 3, 3}, 1, 1, true}, ConvCase{{2, 5, 64, 65}, {3, 5, 1, 1}, 1, 0, true},
+                            ConvCase{{2, 3, 260, 260}, {2, 3, 11, 11}, 4, 2, true}}) {
+    BOOST_TEST_CONTEXT("x " << shape_str(c.x) << " w " << shape_str(c.w)) {
+      const Tensor x = random_tensor(c.x, 1).set_requires_grad(true), w = random_tensor(c.w, 2).set_requires_grad(true);
+      const Tensor b = random_tensor({c.w[0]}, 3).set_requires_grad(true);
+      const Tensor y = conv2d(x, w, b, c.stride, c.pad);
+      const Tensor gy = random_tensor(y.shape(), 4);
+      y.backward(gy);
+      const Tensor y0 = conv2d(x.detach(), w.detach(), Tensor(), c.stride, c.pad);
+      BOOST_CHECK_CLOSE(dot(x, x.grad()), dot(y0, gy), 1e-9);
+      BOOST_CHECK_CLOSE(dot(w, w.grad()), dot(y0, gy), 1e-9);
+      BOOST_CHECK_CLOSE(sum(b.grad()).item(), sum(gy).item(), 1e-9);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(input_only_backward_leaves_weights_without_gradient) {
+  const Tensor x = random_tensor({2, 3, 6, 6}, 1).set_requires_grad(true);
+  const Tensor w = random_tensor({4, 3, 3, 3}, 2), b = random_tensor({4}, 3);
+  sum(conv2d(x, w, b, 1, 1)).backward();
+  BOOST_CHECK(x.has_grad());
+  BOOST_CHECK(!w.has_grad());
+  BOOST_CHECK(!b.has_grad());
+}
+
+BOOST_AUTO_TEST_CASE(bad_shapes_are_reported) {
+  const Tensor x = random_tensor({1, 3, 5, 5}, 1);
+  BOOST_CHECK_THROW(conv2d(x, random_tensor({4, 2, 3, 3}, 2), Tensor()), Error);        // channel mismatch
+  BOOST_CHECK_THROW(conv2d(x, random_tensor({4, 3, 7, 7}, 2), Tensor()), Error);        // kernel too big
+  BOOST_CHECK_THROW(conv2d(x, random_tensor({4, 3, 3, 3}, 2), random_tensor({3}, 3)), Error);  // bias size
+  BOOST_CHECK_THROW(conv2d(random_tensor({3, 5, 5}, 1), random_tensor({4, 3, 3, 3}, 2), Tensor()), Error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(pooling)
+
+// Sizes PyTorch's pooling_output_shape gives (checked against torch.nn.MaxPool2d).
+BOOST_AUTO_TEST_CASE(output_sizes_follow_pytorch) {
+  using kernels::pool_output_size;
+  BOOST_CHECK_EQUAL(pool_output_size(55, 3, 2, 0, false), 27);  // AlexNet at 224
+  BOOST_CHECK_EQUAL(pool_output_size(13, 3, 2, 0, false), 6);
+  BOOST_CHECK_EQUAL(pool_output_size(111, 3, 2, 0, true), 55);  // SqueezeNet 1.1 at 224
+  BOOST_CHECK_EQUAL(pool_output_size(55, 3, 2, 0, true), 27);
+  BOOST_CHECK_EQUAL(pool_output_size(27, 3, 2, 0, true), 13);
+  BOOST_CHECK_EQUAL(pool_output_size(6, 3, 2, 0, false), 2);
+  BOOST_CHECK_EQUAL(pool_output_size(6, 3, 2, 0, true), 3);     // ceil: a last, partial window
+  BOOST_CHECK_EQUAL(pool_output_size(5, 2, 2, 1, true), 3);     // ceil would give 4; that window starts in the right padding
+  BOOST_CHECK_EQUAL(pool_output_size(2, 3, 2, 0, true), 0);     // the window does not fit
+}
+
+BOOST_AUTO_TEST_CASE(forward_takes_window_maxima) {
+  // 1 x 1 x 4 x 5, kernel 3 stride 2, ceil_mode: windows rows {0-2, 2-3}, cols {0-2, 2-4}.
+  std::vector<double> v(20);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = double((i * 7) % 20);
+  const Tensor x = Tensor::from_vector(v, {1, 1, 4, 5});
+  const Tensor y = max_pool2d(x, 3, 2, 0, true);
+  BOOST_REQUIRE(y.shape() == (Shape{1, 1, 2, 2}));
+  std::vector<double> ref;
+  for (int oh = 0; oh < 2; ++oh)
+    for (int ow = 0; ow < 2; ++ow) {
+      double m = -1;
+      for (int r = oh * 2; r < std::min(oh * 2 + 3, 4); ++r)
+        for (int c = ow * 2; c < std::min(ow * 2 + 3, 5); ++c) m = std::max(m, v[size_t(r * 5 + c)]);
+      ref.push_back(m);
+    }
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(y), ref, 0, 0);
+  BOOST_CHECK(max_pool2d(x, 3, 2, 0, false).shape() == (Shape{1, 1, 1, 2}));
+  BOOST_CHECK(max_pool2d(x, 2, 1, 1, false).shape() == (Shape{1, 1, 5, 6}));
+}
+
+BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
+  gradcheck("max_pool2d k3 s2", [](auto& v) { return max_pool2d(v[0], 3, 2); }, {random_tensor({2, 3, 7, 8}, 1)});
+  gradcheck("max_pool2d k3 s2 ceil", [](auto& v) { return max_pool2d(v[0], 3, 2, 0, true); },
+            {random_tensor({2, 2, 8, 6}, 2)});
+  gradcheck("max_pool2d k2 s2 pad 1 ceil", [](auto& v) { return max_pool2d(v[0], 2, 2, 1, true); },
+            {random_tensor({1, 2, 5, 7}, 3)});
+  gradcheck("max_pool2d k3 s1 pad 1", [](auto& v) { return max_pool2d(v[0], 3, 1, 1); }, {random_tensor({1, 2, 5, 4}, 4)});
+  gradcheck("global_avg_pool2d", [](auto& v) { return global_avg_pool2d(v[0]); }, {random_tensor({2, 3, 4, 5}, 5)});
+}
+
+// Ties (ReLU zeros) send the gradient to the first maximum of the window, as PyTorch does.
+BOOST_AUTO_TEST_CASE(ties_go_to_the_first_maximum) {
+  const Tensor x = Tensor::zeros({1, 1, 3, 3}, DType::Float64).set_requires_grad(true);
+  sum(max_pool2d(x, 2, 1)).backward();
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(x.grad()), (std::vector<double>{1, 1, 0, 1, 1, 0, 0, 0, 0}), 0, 0);
+}
+
+BOOST_AUTO_TEST_CASE(global_average_is_the_spatial_mean) {
+  const Tensor x = random_tensor({2, 3, 4, 5}, 6);
+  const auto xv = values(x);
+  std::vector<double> ref(6, 0.0);
+  for (size_t i = 0; i < xv.size(); ++i) ref[i / 20] += xv[i] / 20;
+  const Tensor y = global_avg_pool2d(x);
+  BOOST_CHECK(y.shape() == (Shape{2, 3}));
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(y), ref, 1e-15, 1e-13);
+}
+
+BOOST_AUTO_TEST_CASE(bad_arguments_are_reported) {
+  const Tensor x = random_tensor({1, 1, 4, 4}, 1);
+  BOOST_CHECK_THROW(max_pool2d(x, 3, 2, 2), Error);  // padding above half the kernel
+  BOOST_CHECK_THROW(max_pool2d(x, 5, 1), Error);     // window larger than the input
+  BOOST_CHECK_THROW(max_pool2d(random_tensor({4, 4}, 1), 2, 2), Error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
