@@ -1,0 +1,636 @@
+#include "apps/common/experiment.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "apps/common/checkpoint.h"
+#include "apps/common/json.h"
+#include "apps/common/localization.h"
+#include "apps/common/metrics.h"
+#include "apps/common/model.h"
+#include "apps/common/progress.h"
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "data/image_cache.h"
+#include "data/image_io.h"
+#include "data/prefetch.h"
+#include "flow/score.h"
+#include "kernels/kernels.h"
+#include "weights/file_io.h"
+
+namespace differnet::app {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_interrupt(int) { g_interrupted = true; }
+
+void synchronize(Device device) {
+#if DIFFERNET_WITH_CUDA
+  if (device == Device::CUDA) kernels::cuda::synchronize();
+#else
+  (void)device;
+#endif
+}
+
+// Adds the wall time of a scope (device work finished) to a stage's total.
+class StageTimer {
+ public:
+  StageTimer(std::map<std::string, double>& totals, std::string stage, Device device)
+      : totals_(totals), stage_(std::move(stage)), device_(device), start_(std::chrono::steady_clock::now()) {}
+  ~StageTimer() {
+    synchronize(device_);
+    totals_[stage_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::map<std::string, double>& totals_;
+  std::string stage_;
+  Device device_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// A generator for one purpose and one epoch: every random choice of a run is a
+// function of (seed, purpose, epoch), which makes --resume exact.
+std::mt19937_64 rng_for(uint64_t seed, uint64_t purpose, uint64_t epoch) {
+  std::seed_seq seq{uint32_t(seed), uint32_t(seed >> 32), uint32_t(purpose), uint32_t(epoch), uint32_t(epoch >> 32)};
+  return std::mt19937_64(seq);
+}
+enum Purpose : uint64_t { kTrainEpoch = 1, kTestTransforms = 2, kPool = 3, kThreshold = 4 };
+
+// Unbiased integer in [0, n): rejection sampling on the raw 64-bit draws
+// (std::uniform_int_distribution's algorithm is implementation-defined).
+uint64_t draw_below(std::mt19937_64& rng, uint64_t n) {
+  const uint64_t limit = ~uint64_t(0) - (~uint64_t(0) % n);
+  uint64_t v;
+  do v = rng();
+  while (v >= limit);
+  return v % n;
+}
+
+std::vector<int> shuffled(int n, std::mt19937_64& rng) {
+  std::vector<int> p(static_cast<size_t>(n));
+  std::iota(p.begin(), p.end(), 0);
+  for (int i = n - 1; i > 0; --i) std::swap(p[size_t(i)], p[size_t(draw_below(rng, uint64_t(i) + 1))]);
+  return p;
+}
+
+struct TestImage {
+  data::Sample sample;
+  std::string category;
+};
+
+bool is_writable_dir(const std::string& dir) {
+  const std::string probe = dir + "/.write-test";
+  FILE* f = std::fopen(probe.c_str(), "w");
+  if (!f) return false;
+  std::fclose(f);
+  std::remove(probe.c_str());
+  return true;
+}
+
+void make_dirs(const std::string& path) {
+  std::string partial;
+  std::stringstream ss(path);
+  std::string part;
+  if (!path.empty() && path[0] == '/') partial = "/";
+  while (std::getline(ss, part, '/')) {
+    if (part.empty()) continue;
+    partial += part + "/";
+    if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+      throw Error("cannot create the output folder '" + partial + "': " + std::strerror(errno));
+  }
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+std::string git_commit() {
+  const std::string cmd = std::string("git -C '") + DIFFERNET_SOURCE_DIR + "' rev-parse --short HEAD 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return "unknown";
+  char buf[64] = {0};
+  const bool ok = std::fgets(buf, sizeof buf, p) != nullptr;
+  pclose(p);
+  std::string s = ok ? buf : "unknown";
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s.empty() ? "unknown" : s;
+}
+
+std::string stem_of(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const size_t dot = name.find_last_of('.');
+  return dot == std::string::npos ? name : name.substr(0, dot);
+}
+
+// The mask at S x S by nearest-neighbour sampling (PIL's NEAREST), binarised; zeros when absent.
+std::vector<uint8_t> mask_at(const std::string& mask_path, int size) {
+  std::vector<uint8_t> out(size_t(size) * size_t(size), 0);
+  if (mask_path.empty()) return out;
+  const data::Image m = data::load_gray(mask_path);
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x) {
+      const int sx = std::min(m.width - 1, int((x + 0.5) * m.width / size));
+      const int sy = std::min(m.height - 1, int((y + 0.5) * m.height / size));
+      out[size_t(y) * size_t(size) + size_t(x)] = m.at(sx, sy, 0) > data::kMaskThreshold ? 1 : 0;
+    }
+  return out;
+}
+
+// Features of `transforms.transforms_per_image` transforms of each row, [rows * N, D], in chunks.
+Tensor features_of(const DifferNetModel& model, const data::ImageCache& cache, const std::vector<int>& rows,
+                   const data::TransformOptions& transforms, std::mt19937_64& rng, const std::string& label) {
+  const int n = transforms.transforms_per_image;
+  const int chunk_samples = model.device() == Device::CUDA ? 256 : 32;
+  const int chunk_images = std::max(1, chunk_samples / n);
+  std::vector<Tensor> parts;
+  ProgressBar bar(label, long(rows.size()), "img");
+  for (size_t start = 0; start < rows.size(); start += size_t(chunk_images)) {
+    const std::vector<int> chunk(rows.begin() + long(start), rows.begin() + long(std::min(rows.size(), start + size_t(chunk_images))));
+    const data::Batch batch = data::make_batch(cache, chunk, transforms, rng);
+    parts.push_back(model.features(batch.images));
+    bar.advance(long(chunk.size()));
+  }
+  bar.finish();
+  return parts.size() == 1 ? parts[0] : concat(parts, 0);
+}
+
+// Scores (paper eq. 5) of image features [images * T, D]; never NaN: a
+// non-finite score is an error naming the image.
+std::vector<double> scores_of(const DifferNetModel& model, const Tensor& features, int transforms,
+                              const std::vector<std::string>& names) {
+  const int64_t rows = features.size(0), chunk = int64_t(transforms) * 64;
+  std::vector<double> scores;
+  for (int64_t start = 0; start < rows; start += chunk) {
+    const Tensor part = narrow(features, 0, start, std::min(chunk, rows - start));
+    for (float s : anomaly_scores(model.latents(part), transforms).to(Device::CPU).to_vector<float>())
+      scores.push_back(double(s));
+  }
+  for (size_t i = 0; i < scores.size(); ++i)
+    DIFFERNET_CHECK(std::isfinite(scores[i]), "the anomaly score of ", (i < names.size() ? names[i] : "image " + std::to_string(i)),
+                    " is not finite (", scores[i], "): the flow diverged; try a lower --lr");
+  return scores;
+}
+
+CategoryResult evaluate_category(const std::string& name, const std::vector<TestImage>& test,
+                                 const std::vector<double>& scores) {
+  CategoryResult r;
+  r.name = name;
+  std::vector<double> s;
+  std::vector<int> l;
+  std::map<std::string, std::pair<std::vector<double>, std::vector<int>>> per_type;
+  std::vector<double> good;
+  for (size_t i = 0; i < test.size(); ++i) {
+    if (test[i].category != name) continue;
+    s.push_back(scores[i]);
+    l.push_back(test[i].sample.label);
+    if (test[i].sample.label == 0) good.push_back(scores[i]);
+    else per_type[test[i].sample.defect_type].first.push_back(scores[i]);
+  }
+  r.auroc_last = auroc(s, l);
+  for (auto& [type, p] : per_type) {
+    std::vector<double> ts = good;
+    std::vector<int> tl(good.size(), 0);
+    ts.insert(ts.end(), p.first.begin(), p.first.end());
+    tl.insert(tl.end(), p.first.size(), 1);
+    r.auroc_per_type.emplace_back(type, auroc(ts, tl));
+  }
+  return r;
+}
+
+}  // namespace
+
+void install_interrupt_handlers() {
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+}
+
+ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::string>& categories,
+                                const std::string& out_dir) {
+  ExperimentResult result;
+  result.out_dir = out_dir;
+  auto& stages = result.stage_seconds;
+  const Device device = o.resolved_device();
+  const std::string set_name = [&] {
+    std::string s;
+    for (const auto& c : categories) s += (s.empty() ? "" : "+") + c;
+    return s;
+  }();
+
+  // ---- output folder first: fail before hours of training, not after ----
+  make_dirs(out_dir);
+  DIFFERNET_CHECK(is_writable_dir(out_dir), "the output folder '", out_dir, "' is not writable");
+  const std::string checkpoint_path = out_dir + "/checkpoint.safetensors";
+  DIFFERNET_CHECK(!o.resume || file_exists(checkpoint_path), "--resume: no checkpoint at ", checkpoint_path);
+
+  // ---- data ----
+  std::vector<data::Sample> train;
+  std::vector<TestImage> test;
+  bool jitter = false;
+  for (const auto& name : categories) {
+    data::Category c = data::load_category(o.data_dir, name);
+    std::vector<data::Sample> t = o.shots > 0 ? data::few_shot_subset(c.train, size_t(std::min<size_t>(o.shots, c.train.size())), o.seed)
+                                              : c.train;
+    DIFFERNET_CHECK(o.shots <= 0 || size_t(o.shots) <= c.train.size(), "--shots ", o.shots, ": category ", name,
+                    " has only ", c.train.size(), " training images");
+    train.insert(train.end(), t.begin(), t.end());
+    int defects = 0;
+    for (const auto& s : c.test) {
+      test.push_back({s, name});
+      defects += s.label;
+    }
+    DIFFERNET_CHECK(defects > 0 && defects < int(c.test.size()), "category ", name, " has ", defects,
+                    " defective and ", c.test.size() - size_t(defects),
+                    " good test images: the AUROC needs both (check ", o.data_dir, "/", name, "/test)");
+    jitter = jitter || o.jitter_for(name);
+  }
+  data::ImageCacheOptions cache_options;
+  cache_options.size = o.image_size;
+  cache_options.device = device;
+  cache_options.on_bad_image = o.on_bad_image == "skip" ? data::BadImagePolicy::Skip : data::BadImagePolicy::Stop;
+  data::ImageCache train_cache, test_cache;
+  {
+    StageTimer t(stages, "data", device);
+    std::vector<data::Sample> test_samples;
+    for (const auto& ti : test) test_samples.push_back(ti.sample);
+    std::cerr << "[" << set_name << "] decoding " << train.size() << " training and " << test.size()
+              << " test images at " << o.image_size << " px on " << device_name(device) << "\n";
+    train_cache = data::ImageCache::load(train, cache_options);
+    test_cache = data::ImageCache::load(test_samples, cache_options);
+    std::vector<TestImage> kept;  // images left out by --on-bad-image skip
+    for (size_t idx : test_cache.source_index()) kept.push_back(test[idx]);
+    test = kept;
+  }
+
+  // ---- model ----
+  ModelConfig mc;
+  mc.backbone = o.backbone;
+  mc.image_size = o.image_size;
+  mc.scales = o.scales;
+  mc.blocks = o.blocks;
+  mc.hidden = o.hidden;
+  mc.alpha = o.alpha;
+  mc.seed = o.seed;
+  const std::string weights_path = o.weights.empty() ? default_weights_path(o.backbone) : o.weights;
+  DIFFERNET_CHECK(file_exists(weights_path), "the ", o.backbone, " ImageNet weights are missing: expected ", weights_path,
+                  " (run weights/fetch_alexnet.sh, or name a file with --weights)");
+  DifferNetModel model(mc, weights_path, device);
+  Adam adam(model.flow().parameters(), AdamOptions{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay});
+  Progress progress;
+  if (o.resume) {
+    progress = load_checkpoint(checkpoint_path, model.flow(), adam);
+    std::cerr << "[" << set_name << "] resumed from " << checkpoint_path << " after epoch " << progress.epoch << "\n";
+  }
+
+  // ---- features that do not change during training (frozen backbone) ----
+  const int T = o.test_transforms;
+  std::vector<int> test_rows(size_t(test_cache.count())), train_rows(size_t(train_cache.count()));
+  std::iota(test_rows.begin(), test_rows.end(), 0);
+  std::iota(train_rows.begin(), train_rows.end(), 0);
+  data::TransformOptions test_transform;
+  test_transform.transforms_per_image = T;
+  test_transform.rotation = data::RotationMode::Random;  // facts: the test transforms are random rotations too
+  Tensor test_features, pool_features;
+  {
+    StageTimer t(stages, "features", device);
+    auto rng = rng_for(o.seed, kTestTransforms, 0);
+    test_features = features_of(model, test_cache, test_rows, test_transform, rng, "test features");
+    if (o.feature_pool > 0) {
+      data::TransformOptions pool;
+      pool.transforms_per_image = o.feature_pool;
+      pool.color_jitter = jitter;
+      auto prng = rng_for(o.seed, kPool, 0);
+      pool_features = features_of(model, train_cache, train_rows, pool, prng, "train feature pool");
+    }
+  }
+  std::vector<std::string> test_names;
+  for (const auto& ti : test) test_names.push_back(ti.sample.path);
+
+  // ---- training ----
+  const int n_train = int(train_cache.count());
+  const int steps_per_epoch = (n_train + o.batch_size - 1) / o.batch_size;
+  const int total_epochs = o.meta_epochs * o.sub_epochs;
+  data::TransformOptions train_transform;
+  train_transform.transforms_per_image = o.train_transforms;
+  train_transform.color_jitter = jitter;
+  std::vector<double> last_scores;
+  auto evaluate = [&](std::vector<CategoryResult>& out) {
+    StageTimer t(stages, "evaluation", device);
+    last_scores = scores_of(model, test_features, T, test_names);
+    out.clear();
+    for (const auto& name : categories) out.push_back(evaluate_category(name, test, last_scores));
+  };
+  std::vector<CategoryResult> evaluation;
+  auto meta_start = std::chrono::steady_clock::now();
+  while (progress.epoch < total_epochs) {
+    const int epoch = progress.epoch;
+    auto rng = rng_for(o.seed, kTrainEpoch, uint64_t(epoch));
+    // Plan the whole epoch first (cheap), so a resumed epoch draws the same batches.
+    const std::vector<int> order = shuffled(n_train, rng);
+    std::vector<std::vector<int>> batch_rows;
+    std::vector<std::vector<data::SampleTransform>> batch_transforms;
+    std::vector<std::vector<int64_t>> batch_pool_rows;
+    for (int b = 0; b < steps_per_epoch; ++b) {
+      std::vector<int> rows(order.begin() + b * o.batch_size,
+                            order.begin() + std::min(n_train, (b + 1) * o.batch_size));
+      if (o.feature_pool > 0) {
+        std::vector<int64_t> pr;
+        for (int r : rows)
+          for (int k = 0; k < o.train_transforms; ++k)
+            pr.push_back(int64_t(r) * o.feature_pool + int64_t(draw_below(rng, uint64_t(o.feature_pool))));
+        batch_pool_rows.push_back(pr);
+      } else {
+        batch_transforms.push_back(data::draw_transforms(rows, train_transform, rng));
+      }
+      batch_rows.push_back(rows);
+    }
+    const int first = progress.step_in_epoch;
+    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs), steps_per_epoch - first,
+                    "step");
+    std::unique_ptr<data::Prefetcher> prefetch;
+    if (o.feature_pool == 0) {
+      auto next = std::make_shared<int>(first);
+      prefetch = std::make_unique<data::Prefetcher>([&, next]() -> std::optional<data::Batch> {
+        if (*next >= steps_per_epoch) return std::nullopt;
+        return data::make_batch(train_cache, batch_transforms[size_t((*next)++)]);
+      });
+    }
+    for (int b = first; b < steps_per_epoch; ++b) {
+      Tensor feats;
+      {
+        StageTimer t(stages, o.feature_pool > 0 ? "flow" : "features", device);
+        if (o.feature_pool > 0) feats = index_select(pool_features, 0, batch_pool_rows[size_t(b)]);
+        else feats = model.features(prefetch->next()->images);
+      }
+      double loss;
+      {
+        StageTimer t(stages, "flow", device);
+        loss = model.train_step(feats, adam).item();
+      }
+      if (!std::isfinite(loss)) {
+        std::string paths;
+        for (int r : batch_rows[size_t(b)]) paths += "\n  " + train_cache.paths().at(size_t(r));
+        throw Error("non-finite training loss (" + std::to_string(loss) + ") at epoch " + std::to_string(epoch + 1) +
+                    ", step " + std::to_string(b + 1) + "; the batch's images:" + paths);
+      }
+      progress.epoch_loss_sum += loss;
+      progress.step_in_epoch = b + 1;
+      bar.advance();
+      if (g_interrupted) {
+        bar.finish();
+        save_checkpoint(checkpoint_path, model.flow(), adam, progress);
+        throw Interrupted("interrupted at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(b + 1) +
+                          ": checkpoint written to " + checkpoint_path + "; continue with --resume");
+      }
+    }
+    bar.finish();
+    progress.meta_loss_sum += progress.epoch_loss_sum / steps_per_epoch;
+    progress.epoch += 1;
+    progress.step_in_epoch = 0;
+    progress.epoch_loss_sum = 0;
+    if (progress.epoch % o.sub_epochs == 0) {  // end of a meta epoch: evaluate, log, checkpoint
+      const int meta = progress.epoch / o.sub_epochs;
+      evaluate(evaluation);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - meta_start).count();
+      std::vector<double> row{double(meta), progress.meta_loss_sum / o.sub_epochs, seconds};
+      std::string aurocs;
+      for (const auto& c : evaluation) {
+        row.push_back(c.auroc_last);
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " %s %.2f", c.name.c_str(), 100 * c.auroc_last);
+        aurocs += buf;
+      }
+      progress.history.push_back(row);
+      progress.meta_loss_sum = 0;
+      std::fprintf(stderr, "[%s] meta epoch %d/%d  loss %.4f  AUROC%s  (%.1f s)\n", set_name.c_str(), meta,
+                   o.meta_epochs, row[1], aurocs.c_str(), seconds);
+      save_checkpoint(checkpoint_path, model.flow(), adam, progress);
+      meta_start = std::chrono::steady_clock::now();
+    }
+  }
+  if (evaluation.empty()) evaluate(evaluation);  // resumed after the last epoch
+
+  // ---- results per category: last epoch, and the max over epochs (secondary) ----
+  for (size_t c = 0; c < evaluation.size(); ++c) {
+    CategoryResult& r = evaluation[c];
+    for (const auto& row : progress.history) {
+      const double a = row[3 + c];
+      r.auroc_per_epoch.push_back(a);
+      if (a > r.auroc_max) r.auroc_max = a, r.auroc_max_epoch = int(row[0]);
+    }
+  }
+  for (const auto& row : progress.history) {
+    double mean_auroc = 0;
+    for (size_t c = 3; c < row.size(); ++c) mean_auroc += row[c] / double(row.size() - 3);
+    result.epochs.push_back({int(row[0]), row[1], mean_auroc, row[2]});
+  }
+
+  // ---- decision threshold: 99th percentile of training-image scores ----
+  {
+    StageTimer t(stages, "evaluation", device);
+    data::TransformOptions thr = test_transform;
+    thr.transforms_per_image = std::min(T, 8);
+    auto rng = rng_for(o.seed, kThreshold, 0);
+    const Tensor f = features_of(model, train_cache, train_rows, thr, rng, "training scores");
+    result.threshold = quantile(scores_of(model, f, thr.transforms_per_image, train_cache.paths()), 0.99);
+  }
+
+  // ---- localisation (paper eq. 7) and pixel AUROC ----
+  std::map<std::string, std::pair<std::vector<float>, std::vector<uint8_t>>> pixels;  // per category
+  std::map<std::string, std::vector<ReportImage>> report_images;
+  if (o.localize != "none") {
+    StageTimer t(stages, "localisation", device);
+    std::vector<int> rows;
+    for (int i = 0; i < int(test.size()); ++i)
+      if (o.localize == "all" || test[size_t(i)].sample.label == 1) rows.push_back(i);
+    data::TransformOptions loc;
+    loc.transforms_per_image = o.localize_transforms;
+    loc.rotation = data::RotationMode::Fixed;
+    ProgressBar bar("defect maps", long(rows.size()), "img");
+    int written = 0;
+    std::mt19937_64 unused_rng(0);  // fixed rotations draw nothing
+    for (int row : rows) {
+      const TestImage& ti = test[size_t(row)];
+      const data::Batch batch = data::make_batch(test_cache, std::vector<int>{row}, loc, unused_rng);
+      const Map map = defect_map(model.input_gradients(batch.images), batch.angles, o.image_size, o.image_size);
+      if (!ti.sample.mask_path.empty() || ti.sample.label == 0) {
+        auto& [s, l] = pixels[ti.category];
+        const std::vector<uint8_t> mask = mask_at(ti.sample.mask_path, o.image_size);
+        s.insert(s.end(), map.values.begin(), map.values.end());
+        l.insert(l.end(), mask.begin(), mask.end());
+      }
+      if (written < o.max_maps) {
+        const Map unit = display_map(map);
+        const data::Image img = test_cache.image(row);
+        const std::string dir = out_dir + "/maps/" + ti.category + "/" + ti.sample.defect_type;
+        make_dirs(dir);
+        const data::Image heat = heatmap_image(unit), over = overlay_image(img, unit);
+        data::save_png(heat, dir + "/" + stem_of(ti.sample.path) + "_heat.png");
+        data::save_png(over, dir + "/" + stem_of(ti.sample.path) + "_overlay.png");
+        auto& shown = report_images[ti.category];
+        if (int(shown.size()) < 3 * o.report_images) {  // image, map, overlay
+          const std::string caption = ti.sample.defect_type + "/" + stem_of(ti.sample.path);
+          shown.push_back({caption + " (image)", data::encode_png(img, caption)});
+          shown.push_back({caption + " (defect map)", data::encode_png(heat, caption)});
+          shown.push_back({caption + " (overlay)", data::encode_png(over, caption)});
+        }
+        ++written;
+      }
+      bar.advance();
+    }
+    bar.finish();
+    for (auto& r : evaluation) {
+      auto it = pixels.find(r.name);
+      if (it == pixels.end()) continue;
+      bool has_defect = false, has_good = false;
+      for (uint8_t v : it->second.second) (v ? has_defect : has_good) = true;
+      if (has_defect && has_good) r.pixel_auroc = auroc(it->second.first, it->second.second);
+    }
+  }
+
+  // ---- outputs, each written atomically ----
+  for (size_t i = 0; i < test.size(); ++i)
+    result.scores.push_back({test[i].sample.path, test[i].category, test[i].sample.defect_type, test[i].sample.label,
+                             last_scores[i]});
+  result.categories = evaluation;
+  {
+    weights::Metadata extra{{"threshold", std::to_string(result.threshold)},
+                            {"categories", set_name},
+                            {"test_transforms", std::to_string(T)},
+                            {"train_images", std::to_string(n_train)},
+                            {"git_commit", git_commit()}};
+    model.save(out_dir + "/model.safetensors", extra);
+  }
+  {
+    std::ostringstream csv;
+    csv << "path,category,label,defect_type,score\n";
+    for (const auto& s : result.scores) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.9g", s.score);
+      csv << '"' << s.path << "\"," << s.category << ',' << s.label << ',' << s.defect_type << ',' << buf << "\n";
+    }
+    weights::write_file_atomically(out_dir + "/scores.csv", csv.str());
+  }
+  Json config = Json::object();
+  config["data"] = o.data_dir;
+  config["categories"] = set_name;
+  config["backbone"] = o.backbone;
+  config["weights"] = weights_path;
+  config["image_size"] = o.image_size;
+  config["scales"] = o.scales;
+  config["blocks"] = o.blocks;
+  config["hidden"] = o.hidden;
+  config["alpha"] = o.alpha;
+  config["train_transforms"] = o.train_transforms;
+  config["test_transforms"] = T;
+  config["batch_size"] = o.batch_size;
+  config["meta_epochs"] = o.meta_epochs;
+  config["sub_epochs"] = o.sub_epochs;
+  config["lr"] = o.lr;
+  config["betas"] = Json::array();
+  config["betas"].push(o.beta1);
+  config["betas"].push(o.beta2);
+  config["eps"] = o.eps;
+  config["weight_decay"] = o.weight_decay;
+  config["jitter"] = jitter;
+  config["feature_pool"] = o.feature_pool;
+  config["shots"] = o.shots;
+  config["localize"] = o.localize;
+  config["localize_transforms"] = o.localize_transforms;
+  Json results = Json::object();
+  results["config"] = config;
+  results["seed"] = (long long)o.seed;
+  results["git_commit"] = git_commit();
+  results["device"] = device_name(device);
+  results["train_images"] = n_train;
+  results["test_images"] = int(test.size());
+  results["threshold"] = result.threshold;
+  Json epochs = Json::array();
+  for (const auto& e : result.epochs) {
+    Json j = Json::object();
+    j["meta_epoch"] = e.meta_epoch;
+    j["loss"] = e.loss;
+    j["auroc"] = e.auroc;
+    j["seconds"] = e.seconds;
+    epochs.push(j);
+  }
+  results["epochs"] = epochs;
+  Json cats = Json::array();
+  for (const auto& r : evaluation) {
+    Json j = Json::object();
+    j["category"] = r.name;
+    j["image_auroc_last"] = r.auroc_last;
+    j["image_auroc_max"] = r.auroc_max;
+    j["image_auroc_max_epoch"] = r.auroc_max_epoch;
+    j["pixel_auroc"] = r.pixel_auroc >= 0 ? Json(r.pixel_auroc) : Json();
+    j["pixel_auroc_images"] = o.localize;
+    Json per_type = Json::object();
+    for (const auto& [type, a] : r.auroc_per_type) per_type[type] = a;
+    j["image_auroc_per_defect_type"] = per_type;
+    Json per_epoch = Json::array();
+    for (double a : r.auroc_per_epoch) per_epoch.push(a);
+    j["image_auroc_per_epoch"] = per_epoch;
+    cats.push(j);
+  }
+  results["results"] = cats;
+  results["note"] = "image_auroc_last is the result (last meta epoch); image_auroc_max is the maximum over the "
+                    "evaluations, a secondary figure";
+  Json times = Json::object();
+  for (const auto& [stage, s] : stages) times[stage] = s;
+  results["seconds_per_stage"] = times;
+  weights::write_file_atomically(out_dir + "/results.json", results.dump());
+
+  // ---- report ----
+  Report& rep = result.report;
+  rep.title = "DifferNet on " + set_name;
+  rep.note = o.note;
+  rep.settings = {{"device", device_name(device)},
+                  {"backbone", o.backbone + " (" + weights_path + ")"},
+                  {"image size / scales", std::to_string(o.image_size) + " px / " + std::to_string(o.scales)},
+                  {"flow", std::to_string(o.blocks) + " blocks, hidden " + std::to_string(o.hidden)},
+                  {"schedule", std::to_string(o.meta_epochs) + " meta epochs x " + std::to_string(o.sub_epochs) +
+                                   " sub epochs, batch " + std::to_string(o.batch_size) + " x " +
+                                   std::to_string(o.train_transforms) + " transforms"},
+                  {"test transforms (T)", std::to_string(T)},
+                  {"feature pool", o.feature_pool > 0 ? std::to_string(o.feature_pool) + " transforms per image"
+                                                      : "off (fresh transforms every epoch, as the paper)"},
+                  {"training images", std::to_string(n_train)},
+                  {"decision threshold (99th percentile of training scores)", std::to_string(result.threshold)},
+                  {"seed", std::to_string(o.seed)},
+                  {"git commit", git_commit()}};
+  for (const auto& r : evaluation) {
+    ReportCategory rc;
+    rc.name = r.name;
+    rc.auroc_last = r.auroc_last;
+    rc.auroc_max = r.auroc_max;
+    rc.auroc_max_epoch = r.auroc_max_epoch;
+    rc.pixel_auroc = r.pixel_auroc;
+    rc.auroc_per_type = r.auroc_per_type;
+    for (size_t i = 0; i < test.size(); ++i)
+      if (test[i].category == r.name) rc.scores.push_back(last_scores[i]), rc.labels.push_back(test[i].sample.label);
+    rc.epochs = result.epochs;
+    rc.images = report_images[r.name];
+    rep.categories.push_back(rc);
+  }
+  write_report_html(out_dir + "/report.html", rep);
+  return result;
+}
+
+}  // namespace differnet::app

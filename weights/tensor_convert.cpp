@@ -1,0 +1,48 @@
+#include "weights/tensor_convert.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace differnet::weights {
+
+RawTensor to_raw(const Tensor& t) {
+  const Tensor host = t.to(Device::CPU);
+  RawTensor raw;
+  switch (host.dtype()) {
+    case differnet::DType::Float32: raw.dtype = DType::F32; break;
+    case differnet::DType::Float64: raw.dtype = DType::F64; break;
+    case differnet::DType::UInt8: raw.dtype = DType::U8; break;
+  }
+  raw.shape = host.shape();
+  raw.data.resize(host.nbytes());
+  if (host.nbytes()) std::memcpy(raw.data.data(), host.raw_data(), host.nbytes());
+  return raw;
+}
+
+Tensor to_tensor(const RawTensor& raw, const std::string& what) {
+  DIFFERNET_CHECK(raw.dtype == DType::F32 || raw.dtype == DType::F64 || raw.dtype == DType::F16 ||
+                      raw.dtype == DType::BF16,
+                  what, ": dtype ", dtype_name(raw.dtype), " is not a floating type");
+  if (raw.dtype == DType::F64) {
+    std::vector<double> v(raw.data.size() / sizeof(double));
+    if (!v.empty()) std::memcpy(v.data(), raw.data.data(), raw.data.size());
+    return Tensor::from_vector(v, raw.shape);
+  }
+  return Tensor::from_vector(as_float32(raw), raw.shape);
+}
+
+void copy_into(const RawTensor& raw, Tensor& dst, const std::string& what, bool require_finite) {
+  DIFFERNET_CHECK(raw.shape == dst.shape(), what, ": shape ", shape_string(raw.shape), " does not match the expected ",
+                  shape_str(dst.shape()));
+  Tensor t = to_tensor(raw, what).to(dst.dtype());
+  if (require_finite) {
+    const int64_t n = t.numel();
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = t.dtype() == differnet::DType::Float64 ? t.data<double>()[i] : double(t.data<float>()[i]);
+      DIFFERNET_CHECK(std::isfinite(v), what, ": non-finite value (", v, ") at element ", i);
+    }
+  }
+  dst.copy_(t);
+}
+
+}  // namespace differnet::weights
