@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""PyTorch (eager) baseline of differnet_bench's flow_train_step: the paper's
+flow (8 blocks, 768 features, hidden 2048, 172M parameters), batch 96,
+forward + NLL (paper eq. 4) + backward + Adam (lr 2e-4, betas 0.8, eps 1e-4,
+weight decay 1e-5). The flow module is scripts/make_flow_golden.py's.
+Prints one JSON line per benchmark, in differnet_bench's format:
+    {"bench": "flow_train_step", "device": "cpu", "median_ms": X, "impl": "torch", ...}
+Compare:  bench/compare.py ours.jsonl torch.jsonl
+
+    python3 bench/torch_baseline.py [--device cpu|cuda] [--repeats 5] [--warmup 1] [--quick]
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from make_flow_golden import Flow, nll_loss  # noqa: E402
+
+
+def synchronize(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(fn, device, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def flow_train_step(args):
+    dims, hidden, blocks, batch = 768, 256 if args.quick else 2048, 8, 96
+    torch.manual_seed(0)
+    perms = [np.random.RandomState(k).permutation(dims) for k in range(blocks)]
+    flow = Flow(dims, hidden, blocks, 3.0, perms).to(args.device)
+    optimizer = torch.optim.Adam(flow.parameters(), lr=2e-4, betas=(0.8, 0.8), eps=1e-4, weight_decay=1e-5)
+    y = torch.randn(batch, dims, device=args.device)
+
+    def step():
+        optimizer.zero_grad()
+        z, log_jac_det = flow(y)
+        nll_loss(z, log_jac_det).backward()
+        optimizer.step()
+
+    median = measure(step, args.device, args.warmup, args.repeats)
+    params = sum(p.numel() for p in flow.parameters())
+    return {"batch": batch, "hidden": hidden, "parameters": params, "median_ms": median}
+
+
+BENCHMARKS = {"flow_train_step": flow_train_step}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--filter", default="")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    for name, bench in BENCHMARKS.items():
+        if args.filter not in name:
+            continue
+        result = bench(args)
+        line = {"bench": name, "device": args.device, "impl": "torch", "median_ms": result.pop("median_ms"),
+                "torch": torch.__version__, "threads": torch.get_num_threads(), **result}
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
