@@ -1,0 +1,67 @@
+// Backbone benchmarks: DifferNet's three-scale AlexNet features (448, 224, 112,
+// frozen backbone) for a batch of images, forward only and forward + the
+// gradient of the input pixels (what the localisation of paper eq. 7 costs).
+// Batch 96 (the paper's training batch) by default; --quick: 2 images;
+// DIFFERNET_BENCH_BACKBONE_BATCH=N picks another (a 2-core CPU takes seconds
+// per image at 96). Divide median_ms by "batch" for the time per image.
+// bench/torch_backbone_baseline.py times the same in PyTorch.
+#include <cstdlib>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "autograd/random.h"
+#include "bench/bench.h"
+#include "layers/feature_extractor.h"
+
+namespace differnet::bench {
+namespace {
+
+int64_t backbone_batch(const BenchState& state) {
+  if (const char* env = std::getenv("DIFFERNET_BENCH_BACKBONE_BATCH")) return std::max(1L, std::atol(env));
+  return state.quick() ? 2 : 96;
+}
+
+// Multiply-adds x 2 of AlexNet's five convolutions for one square input.
+double alexnet_conv_flops(int64_t size) {
+  struct Layer { int64_t in, out, k, s, p; bool pool_after; };
+  const Layer layers[] = {{3, 64, 11, 4, 2, true}, {64, 192, 5, 1, 2, true}, {192, 384, 3, 1, 1, false},
+                          {384, 256, 3, 1, 1, false}, {256, 256, 3, 1, 1, true}};
+  double flops = 0;
+  for (const Layer& l : layers) {
+    size = (size + 2 * l.p - l.k) / l.s + 1;
+    flops += 2.0 * double(l.out * l.in * l.k * l.k) * double(size * size);
+    if (l.pool_after) size = (size - 3) / 2 + 1;
+  }
+  return flops;
+}
+
+void alexnet_three_scales(BenchState& state, bool input_gradient) {
+  const int64_t batch = backbone_batch(state), size = 448;
+  const FeatureExtractor extractor(make_backbone("alexnet", 0, DType::Float32, state.device()), size, 3);
+  Generator gen(0);
+  Tensor x = randn({batch, 3, size, size}, gen, DType::Float32, state.device());
+  const Tensor w = randn({batch, extractor.feature_dim()}, gen, DType::Float32, state.device());
+  state.set("batch", double(batch));
+  state.set("image_size", double(size));
+  double flops = 0;
+  for (int64_t s : extractor.scale_sizes()) flops += alexnet_conv_flops(s);
+  // The input gradient costs one more pass of the same size (no weight gradients).
+  state.set_flops(double(batch) * flops * (input_gradient ? 2.0 : 1.0));
+  if (input_gradient) {
+    x.set_requires_grad(true);
+    state.measure([&] { sum(mul(extractor.forward(x), w)).backward(); });
+  } else {
+    state.measure([&] {
+      NoGradGuard no_grad;
+      extractor.forward(x);
+    });
+  }
+}
+
+}  // namespace
+
+DIFFERNET_BENCHMARK(alexnet3_features_fwd) { alexnet_three_scales(state, false); }
+
+DIFFERNET_BENCHMARK(alexnet3_features_fwd_input_grad) { alexnet_three_scales(state, true); }
+
+}  // namespace differnet::bench
