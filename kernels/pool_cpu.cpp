@@ -1,4 +1,6 @@
 // CPU reference of 2-D max pooling: OpenMP over the planes.
+#include <algorithm>
+
 #include "kernels/pool.h"
 
 namespace differnet::kernels::cpu {
@@ -15,16 +17,21 @@ void max_pool2d(const Pool2dGeometry& g, const T* x, T* y) {
   }
 }
 
+// Scatter form: each output adds its gradient to its window's maximum (9 reads
+// per output instead of pool_math.h's gather over every covering window). An
+// input pixel receives its terms in increasing output order, as in the CUDA
+// gather, so both devices sum in the same order.
 template <class T>
 void max_pool2d_backward(const Pool2dGeometry& g, const T* x, const T* gy, T* gx) {
   const int64_t in_plane = int64_t(g.in_h) * g.in_w, out_plane = int64_t(g.out_h) * g.out_w;
-#pragma omp parallel for if (g.planes * in_plane > (1 << 14))
+#pragma omp parallel for if (g.planes * out_plane > (1 << 14))
   for (int64_t p = 0; p < g.planes; ++p) {
     const T* xp = x + p * in_plane;
     const T* gyp = gy + p * out_plane;
     T* gxp = gx + p * in_plane;
-    for (int ih = 0; ih < g.in_h; ++ih)
-      for (int iw = 0; iw < g.in_w; ++iw) gxp[ih * g.in_w + iw] = max_pool_input_grad(xp, gyp, g, ih, iw);
+    std::fill(gxp, gxp + in_plane, T(0));
+    for (int oh = 0; oh < g.out_h; ++oh)
+      for (int ow = 0; ow < g.out_w; ++ow) gxp[max_pool_argmax(xp, g, oh, ow)] += gyp[oh * g.out_w + ow];
   }
 }
 

@@ -69,7 +69,8 @@ DIFFERNET_HD int max_pool_argmax(const T* plane, const Pool2dGeometry& g, int oh
 }
 
 // Gradient of input pixel (ih, iw): the sum of the output gradients of the
-// windows whose maximum it is.
+// windows whose maximum it is, in increasing output order (the CUDA backward;
+// the CPU loop scatters per plane, adding the same terms in the same order).
 template <class T>
 DIFFERNET_HD T max_pool_input_grad(const T* x_plane, const T* gy_plane, const Pool2dGeometry& g, int ih, int iw) {
   int oh0, oh1, ow0, ow1;
