@@ -3,6 +3,7 @@
 // (96 samples, 768 features: half 384); and one full training step of the
 // paper's flow (forward, NLL, backward, Adam). bench/torch_baseline.py times
 // the same training step in PyTorch under the same name.
+#include "autograd/ops.h"
 #include "autograd/random.h"
 #include "bench/bench.h"
 #include "flow/coupling_op.h"

@@ -26,15 +26,16 @@ int64_t check_coupling_inputs(const char* op, const Tensor& x, const Tensor& r, 
 }
 
 // dx, dr from dy and dlog_det (either may be undefined: zero).
-std::vector<Tensor> coupling_backward(const Tensor& x, const Tensor& r, const Tensor& dy, const Tensor& dlog_det,
-                                      double alpha) {
+std::vector<Tensor> coupling_backward(const Tensor& x, const Tensor& r, const Tensor& scale, const Tensor& dy,
+                                      const Tensor& dlog_det, double alpha) {
   const int64_t rows = x.size(0), half = x.size(1);
   Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor dr = Tensor::empty(r.shape(), r.dtype(), r.device());
   if (x.device() == Device::CPU) {
     detail::dispatch_floating("coupling_affine backward", x, [&](auto tag) {
       using T = decltype(tag);
-      kernels::cpu::coupling_backward<T>(x.data<T>(), r.data<T>(), dy.defined() ? dy.data<T>() : nullptr,
+      kernels::cpu::coupling_backward<T>(x.data<T>(), r.data<T>(), scale.defined() ? scale.data<T>() : nullptr,
+                                         dy.defined() ? dy.data<T>() : nullptr,
                                          dlog_det.defined() ? dlog_det.data<T>() : nullptr, dx.data<T>(),
                                          dr.data<T>(), rows, half, T(alpha));
     });
@@ -53,11 +54,13 @@ CouplingResult coupling_affine(const Tensor& x, const Tensor& r, double alpha) {
   const int64_t half = check_coupling_inputs("coupling_affine", x, r, "x");
   const int64_t rows = x.size(0);
   CouplingResult out{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty({rows}, x.dtype(), x.device())};
+  Tensor scale;  // exp(c(s)), kept for the backward on the CPU
   if (x.device() == Device::CPU) {
+    if (needs_recording({x, r})) scale = Tensor::empty(x.shape(), x.dtype(), x.device());
     detail::dispatch_floating("coupling_affine", x, [&](auto tag) {
       using T = decltype(tag);
-      kernels::cpu::coupling_forward<T>(x.data<T>(), r.data<T>(), out.y.data<T>(), out.log_det.data<T>(), rows, half,
-                                        T(alpha));
+      kernels::cpu::coupling_forward<T>(x.data<T>(), r.data<T>(), out.y.data<T>(), out.log_det.data<T>(),
+                                        scale.defined() ? scale.data<T>() : nullptr, rows, half, T(alpha));
     });
   } else {
     DIFFERNET_ON_CUDA(kernels::cuda::coupling_forward(x.data<float>(), r.data<float>(), out.y.data<float>(),
@@ -67,7 +70,7 @@ CouplingResult coupling_affine(const Tensor& x, const Tensor& r, double alpha) {
   record("coupling_affine", {x, r}, {&out.y, &out.log_det},
          [=](const std::vector<Tensor>& g, const std::vector<bool>&) -> std::vector<Tensor> {
            if (!g[0].defined() && !g[1].defined()) return {Tensor(), Tensor()};
-           return coupling_backward(x_saved, r_saved, g[0], g[1], alpha);
+           return coupling_backward(x_saved, r_saved, scale, g[0], g[1], alpha);
          });
   return out;
 }

@@ -8,7 +8,9 @@
 //   partials to the row's log-det. One launch replaces clamp, exp, multiply,
 //   add and the row sum.
 // backward, inverse: element-wise (the log-det gradient is one value per row),
-//   a grid-stride loop over rows * half.
+//   a grid-stride loop over rows * half. The backward recomputes exp(c(s))
+//   from s (the CPU saves it instead): on the GPU an atan and an exp are
+//   cheaper than writing and reading a [rows, half] tensor.
 #include "kernels/coupling.h"
 #include "kernels/coupling_math.h"
 #include "kernels/cuda_check.h"
@@ -42,8 +44,8 @@ __global__ void coupling_forward_kernel(const float* x, const float* r, float* y
   const float* t = s + half;
   float partial = 0.f;
   for (int64_t j = threadIdx.x; j < half; j += blockDim.x) {
-    float log_scale;
-    y[row * half + j] = coupling_forward_element(x[row * half + j], s[j], t[j], alpha, log_scale);
+    float log_scale, scale;
+    y[row * half + j] = coupling_forward_element(x[row * half + j], s[j], t[j], alpha, log_scale, scale);
     partial += log_scale;
   }
   const float total = block_sum(partial);
@@ -57,8 +59,8 @@ __global__ void coupling_backward_kernel(const float* x, const float* r, const f
     const int64_t row = i / half, j = i % half;
     const float* s = r + row * 2 * half;
     float* ds = dr + row * 2 * half;
-    coupling_backward_element(x[i], s[j], s[half + j], alpha, dy ? dy[i] : 0.f, dlog_det ? dlog_det[row] : 0.f,
-                              dx[i], ds[j], ds[half + j]);
+    coupling_backward_element(x[i], s[j], s[half + j], coupling_scale(s[j], alpha), alpha, dy ? dy[i] : 0.f,
+                              dlog_det ? dlog_det[row] : 0.f, dx[i], ds[j], ds[half + j]);
   }
 }
 

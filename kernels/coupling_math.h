@@ -30,21 +30,27 @@ DIFFERNET_HD T soft_clamp_derivative(T s, T alpha) {
 }
 
 // paper eq. 1: y = exp(c(s)) * x + t, then the hard clamp. Returns y and
-// writes c(s), the element's contribution to log|det J|.
+// writes c(s), the element's contribution to log|det J|, and the scale exp(c(s)).
 template <class T>
-DIFFERNET_HD T coupling_forward_element(T x, T s, T t, T alpha, T& log_scale) {
+DIFFERNET_HD T coupling_forward_element(T x, T s, T t, T alpha, T& log_scale, T& scale) {
   log_scale = soft_clamp(s, alpha);
-  const T y = DIFFERNET_MATH(exp)(log_scale) * x + t;
+  scale = DIFFERNET_MATH(exp)(log_scale);
+  const T y = scale * x + t;
   return y > T(kHardClamp) ? T(kHardClamp) : (y < -T(kHardClamp) ? -T(kHardClamp) : y);
 }
 
-// Backward of one element, given dy (gradient of the clamped output) and
-// dlogdet (gradient of the sample's log-det, to which c(s) adds). The hard
-// clamp passes the gradient only where it is inactive (|y| <= 1e6), as
-// torch.clamp does.
+// The scale exp(c(s)) of eq. 1.
 template <class T>
-DIFFERNET_HD void coupling_backward_element(T x, T s, T t, T alpha, T dy, T dlogdet, T& dx, T& ds, T& dt) {
-  const T scale = DIFFERNET_MATH(exp)(soft_clamp(s, alpha));
+DIFFERNET_HD T coupling_scale(T s, T alpha) {
+  return DIFFERNET_MATH(exp)(soft_clamp(s, alpha));
+}
+
+// Backward of one element, given its scale exp(c(s)) (saved by the forward or
+// recomputed), dy (gradient of the clamped output) and dlogdet (gradient of
+// the sample's log-det, to which c(s) adds). The hard clamp passes the
+// gradient only where it is inactive (|y| <= 1e6), as torch.clamp does.
+template <class T>
+DIFFERNET_HD void coupling_backward_element(T x, T s, T t, T scale, T alpha, T dy, T dlogdet, T& dx, T& ds, T& dt) {
   const T y = scale * x + t;
   const T dy_pass = (y <= T(kHardClamp) && y >= -T(kHardClamp)) ? dy : T(0);
   dx = dy_pass * scale;

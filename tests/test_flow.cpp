@@ -100,10 +100,12 @@ BOOST_AUTO_TEST_CASE(element_math_matches_the_formulas) {
     BOOST_CHECK_CLOSE_FRACTION(kernels::soft_clamp_derivative(s, alpha) + 1.0,
                                (soft_clamp(s + h, alpha) - soft_clamp(s - h, alpha)) / (2 * h) + 1.0, 1e-9);
   }
-  double ls;
-  BOOST_CHECK_EQUAL(kernels::coupling_forward_element(1e7, 0.0, 0.0, alpha, ls), 1e6);
-  BOOST_CHECK_EQUAL(kernels::coupling_forward_element(-1e7, 0.0, 0.0, alpha, ls), -1e6);
-  const double y = kernels::coupling_forward_element(0.7, 1.3, -0.2, alpha, ls);
+  double ls, e;
+  BOOST_CHECK_EQUAL(kernels::coupling_forward_element(1e7, 0.0, 0.0, alpha, ls, e), 1e6);
+  BOOST_CHECK_EQUAL(kernels::coupling_forward_element(-1e7, 0.0, 0.0, alpha, ls, e), -1e6);
+  const double y = kernels::coupling_forward_element(0.7, 1.3, -0.2, alpha, ls, e);
+  BOOST_CHECK_CLOSE_FRACTION(e, std::exp(soft_clamp(1.3, alpha)), 1e-15);
+  BOOST_CHECK_CLOSE_FRACTION(e, kernels::coupling_scale(1.3, alpha), 1e-15);
   BOOST_CHECK_CLOSE_FRACTION(kernels::coupling_inverse_element(y, 1.3, -0.2, alpha), 0.7, 1e-15);
 }
 
