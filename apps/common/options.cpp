@@ -137,8 +137,8 @@ void validate(const TrainOptions& o) {
   positive(o.meta_epochs, "--meta-epochs");
   positive(o.sub_epochs, "--sub-epochs");
   positive(o.localize_transforms, "--localize-transforms");
-  DIFFERNET_CHECK(o.image_size >> (o.scales - 1) >= 32, "--image-size ", o.image_size, " with --scales ", o.scales,
-                  ": the smallest scale would be ", (o.image_size >> (o.scales - 1)), " px, under the 32 px the backbone needs");
+  DIFFERNET_CHECK(o.image_size >> (o.scales - 1) >= 64, "--image-size ", o.image_size, " with --scales ", o.scales,
+                  ": the smallest scale would be ", (o.image_size >> (o.scales - 1)), " px, under the 64 px the backbones need");
   DIFFERNET_CHECK(o.alpha > 0, "--alpha must be positive");
   DIFFERNET_CHECK(o.lr > 0 && o.eps > 0 && o.weight_decay >= 0, "--lr and --eps must be positive, --weight-decay >= 0");
   DIFFERNET_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "--beta1 and --beta2 must be in [0, 1)");
