@@ -1,12 +1,18 @@
-// CPU convolution: im2col + one BLAS GEMM per chunk of images.
+// CPU convolution: im2col + BLAS GEMM, OpenMP over chunks of the batch.
 //
-// The images of a batch are processed in chunks: the columns of all images of a
-// chunk sit side by side in one matrix, so that one GEMM covers them. Small
-// feature maps (AlexNet at 112 pixels has 6x6 maps) then still make GEMMs wide
-// enough for OpenBLAS's threads. The GEMM runs outside OpenMP regions on
-// purpose: the pthread build of OpenBLAS must not be called from inside one.
-// im2col, col2im and the copies around the GEMM are OpenMP loops over the
-// images and channels of a chunk.
+// The batch is cut into chunks of images; the im2col columns of a chunk's
+// images sit side by side in one matrix, so that one GEMM covers the chunk
+// (AlexNet's 6x6 maps at 112 pixels would make too narrow GEMMs one image at a
+// time). Each OpenMP thread takes whole chunks -- im2col, a single-threaded
+// GEMM, the copy out -- with its own scratch: one thread pool (OpenMP's), no
+// barrier between the steps, and OpenBLAS's pthreads switched off meanwhile
+// (two pools spinning against each other on the same cores cost ~40% of the
+// time). A batch with fewer chunks than threads (one image) runs the chunks one
+// after the other with OpenBLAS's threads on and the OpenMP loops of im2col and
+// col2im inside.
+#include <cblas.h>
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -18,16 +24,51 @@ namespace differnet::kernels::cpu {
 namespace {
 
 // A chunk's GEMM gets at least this many columns when the batch allows it...
-constexpr int64_t kMinColumns = 4096;
+constexpr int64_t kMinColumns = 2048;
 // ...and its column matrix stays below this many bytes (unless one image needs more).
-constexpr int64_t kMaxColumnBytes = int64_t(64) << 20;
+constexpr int64_t kMaxColumnBytes = int64_t(32) << 20;
 constexpr int64_t kParallelGrain = 1 << 14;
 
 int64_t images_per_chunk(const Conv2dGeometry& g, size_t elem) {
   const int64_t per_image = std::max<int64_t>(g.out_plane(), 1);
+  const int64_t threads = omp_get_max_threads();
   int64_t chunk = (kMinColumns + per_image - 1) / per_image;
   chunk = std::min(chunk, std::max<int64_t>(1, kMaxColumnBytes / int64_t(elem) / (g.col_rows() * per_image)));
+  // Every thread gets a chunk when the batch has enough images.
+  if (g.batch >= threads) chunk = std::min(chunk, (g.batch + threads - 1) / threads);
   return std::max<int64_t>(1, std::min(chunk, g.batch));
+}
+
+// OpenBLAS runs single-threaded in this scope (its threads would compete with OpenMP's).
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
+    if (saved_ != 1) openblas_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (saved_ != 1) openblas_set_num_threads(saved_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Calls work(first, count, thread) for every chunk: in parallel, one chunk per
+// OpenMP thread at a time (static schedule: the same split every call), when
+// there are at least as many chunks as threads; one after the other otherwise.
+template <class F>
+void for_each_chunk(const Conv2dGeometry& g, int64_t chunk, F&& work) {
+  const int64_t chunks = (g.batch + chunk - 1) / chunk;
+  const int threads = omp_get_max_threads();
+  if (chunks < threads || threads == 1) {
+    for (int64_t c = 0; c < chunks; ++c) work(c * chunk, std::min(chunk, g.batch - c * chunk), 0);
+    return;
+  }
+  SingleThreadedBlas single;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) work(c * chunk, std::min(chunk, g.batch - c * chunk), omp_get_thread_num());
 }
 
 // Scratch that lives as long as the thread: repeated calls with the same shapes
@@ -120,16 +161,16 @@ void gather_chunk(const Conv2dGeometry& g, const T* gy, int64_t first, int64_t c
 
 template <class T>
 void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y) {
-  const int64_t chunk = images_per_chunk(g, sizeof(T)), plane = g.out_plane(), rows = g.col_rows();
-  for (int64_t first = 0; first < g.batch; first += chunk) {
-    const int64_t count = std::min(chunk, g.batch - first), ld = count * plane;
+  const int64_t plane = g.out_plane(), rows = g.col_rows();
+  for_each_chunk(g, images_per_chunk(g, sizeof(T)), [&](int64_t first, int64_t count, int) {
+    const int64_t ld = count * plane;
     const T* col = x + first * g.in_channels * g.in_plane();
     if (!(g.pointwise() && count == 1)) {
       T* buffer = scratch<T>(0, rows * ld);
       im2col(g, x, first, count, buffer, ld);
       col = buffer;
     }
-    // One image: the GEMM writes its output in place. Several: [out_channels, count * plane], then scattered.
+    // One image: the GEMM writes its output in place. Several: [out_channels, count * plane], then copied out.
     T* out = count == 1 ? y + first * g.out_channels * plane : scratch<T>(1, g.out_channels * ld);
     gemm<T>(false, false, g.out_channels, ld, rows, T(1), weight, col, T(0), out);
 #pragma omp parallel for collapse(2) if (count * g.out_channels * plane > kParallelGrain)
@@ -145,37 +186,41 @@ void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias,
           for (int64_t p = 0; p < plane; ++p) dst[p] = src[p] + b;
         }
       }
-  }
+  });
 }
 
 template <class T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* weight, T* gx) {
-  const int64_t chunk = images_per_chunk(g, sizeof(T)), plane = g.out_plane(), rows = g.col_rows();
-  for (int64_t first = 0; first < g.batch; first += chunk) {
-    const int64_t count = std::min(chunk, g.batch - first), ld = count * plane;
+  const int64_t plane = g.out_plane(), rows = g.col_rows();
+  for_each_chunk(g, images_per_chunk(g, sizeof(T)), [&](int64_t first, int64_t count, int) {
+    const int64_t ld = count * plane;
     const T* gmat = gy + first * g.out_channels * plane;
     if (count > 1) {
       T* buffer = scratch<T>(1, g.out_channels * ld);
       gather_chunk(g, gy, first, count, buffer);
       gmat = buffer;
     }
-    // col gradient = weight^T [rows, out_channels] @ gy [out_channels, ld]
+    // column gradient = weight^T [rows, out_channels] @ gy [out_channels, ld]
     if (g.pointwise() && count == 1) {
       gemm<T>(true, false, rows, ld, g.out_channels, T(1), weight, gmat, T(0), gx + first * g.in_channels * g.in_plane());
-      continue;
+      return;
     }
     T* gcol = scratch<T>(0, rows * ld);
     gemm<T>(true, false, rows, ld, g.out_channels, T(1), weight, gmat, T(0), gcol);
     col2im(g, gcol, ld, first, count, gx);
-  }
+  });
 }
 
 template <class T>
 void conv2d_backward_weight(const Conv2dGeometry& g, const T* x, const T* gy, T* gweight, T* gbias) {
-  if (g.batch == 0) std::fill(gweight, gweight + g.out_channels * g.col_rows(), T(0));
-  const int64_t chunk = images_per_chunk(g, sizeof(T)), plane = g.out_plane(), rows = g.col_rows();
-  for (int64_t first = 0; first < g.batch; first += chunk) {
-    const int64_t count = std::min(chunk, g.batch - first), ld = count * plane;
+  const int64_t plane = g.out_plane(), rows = g.col_rows(), size = g.out_channels * rows;
+  // Each thread sums its chunks' gradients in its own buffer; the buffers are
+  // added in thread order afterwards (the same order every call).
+  const int threads = omp_get_max_threads();
+  std::vector<T> partial(size_t(threads * size), T(0));
+  std::vector<char> used(size_t(threads), 0);
+  for_each_chunk(g, images_per_chunk(g, sizeof(T)), [&](int64_t first, int64_t count, int thread) {
+    const int64_t ld = count * plane;
     const T* col = x + first * g.in_channels * g.in_plane();
     if (!(g.pointwise() && count == 1)) {
       T* buffer = scratch<T>(0, rows * ld);
@@ -188,9 +233,13 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* x, const T* gy, T*
       gather_chunk(g, gy, first, count, buffer);
       gmat = buffer;
     }
-    // gweight (+)= gy [out_channels, ld] @ col^T [ld, rows]
-    gemm<T>(false, true, g.out_channels, rows, ld, T(1), gmat, col, first == 0 ? T(0) : T(1), gweight);
-  }
+    // partial += gy [out_channels, ld] @ col^T [ld, rows]
+    gemm<T>(false, true, g.out_channels, rows, ld, T(1), gmat, col, T(1), partial.data() + thread * size);
+    used[size_t(thread)] = 1;
+  });
+  std::fill(gweight, gweight + size, T(0));
+  for (int t = 0; t < threads; ++t)
+    if (used[size_t(t)]) accumulate<T>(gweight, partial.data() + t * size, size);
   if (!gbias) return;
   // Sums in double, as reduce_sum does: independent of the chunking and thread count.
 #pragma omp parallel for if (g.out_channels * g.batch * plane > kParallelGrain)
