@@ -38,7 +38,7 @@ def measure(fn, device, warmup, repeats):
         fn()
         synchronize(device)
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "repeats": repeats}
 
 
 def flow_train_step(args):
@@ -55,9 +55,9 @@ def flow_train_step(args):
         nll_loss(z, log_jac_det).backward()
         optimizer.step()
 
-    median = measure(step, args.device, args.warmup, args.repeats)
+    times = measure(step, args.device, args.warmup, args.repeats)
     params = sum(p.numel() for p in flow.parameters())
-    return {"batch": batch, "hidden": hidden, "parameters": params, "median_ms": median}
+    return {"batch": batch, "hidden": hidden, "parameters": params, **times}
 
 
 BENCHMARKS = {"flow_train_step": flow_train_step}

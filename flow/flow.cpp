@@ -177,4 +177,8 @@ void check_finite(const Tensor& t, const std::string& what) {
   else scan(host.data<double>());
 }
 
+void check_finite_parameters(const Module& module, const std::string& what) {
+  for (const auto& [name, p] : module.named_parameters()) check_finite(p, detail::concat(what, " '", name, "'"));
+}
+
 }  // namespace differnet

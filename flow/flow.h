@@ -109,5 +109,8 @@ Tensor nll_loss(const Tensor& z, const Tensor& log_jac_det);
 // Throws differnet::Error naming `what` and the first non-finite element.
 // Copies CUDA tensors to the host (a sync): call it where that is acceptable.
 void check_finite(const Tensor& t, const std::string& what);
+// check_finite on every parameter, naming it ("flow parameter '3.subnet1.2.weight'"),
+// e.g. after a training step whose loss was not finite.
+void check_finite_parameters(const Module& module, const std::string& what = "flow parameter");
 
 }  // namespace differnet

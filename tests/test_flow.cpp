@@ -380,6 +380,8 @@ BOOST_AUTO_TEST_CASE(bad_input_is_named) {
   NoGradGuard no_grad;
   BOOST_CHECK_EXCEPTION(check_finite(broken.forward(Tensor::zeros({2, 16})).z, "flow output"), Error,
                         message_has("flow output"));
+  BOOST_CHECK_EXCEPTION(check_finite_parameters(broken), Error, message_has("flow parameter '0.subnet1.6.weight'"));
+  check_finite_parameters(flow);
   // Empty batches pass through.
   BOOST_CHECK(flow.forward(Tensor::zeros({0, 16})).z.shape() == (Shape{0, 16}));
 }
