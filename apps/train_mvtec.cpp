@@ -14,6 +14,7 @@
 #include "apps/common/json.h"
 #include "apps/common/options.h"
 #include "apps/common/report.h"
+#include "autograd/error.h"
 #include "data/dataset.h"
 #include "weights/file_io.h"
 

@@ -22,6 +22,7 @@
 #include "apps/common/metrics.h"
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
+#include "apps/common/scoring.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "data/batch.h"
@@ -63,24 +64,6 @@ class StageTimer {
   Device device_;
   std::chrono::steady_clock::time_point start_;
 };
-
-// A generator for one purpose and one epoch: every random choice of a run is a
-// function of (seed, purpose, epoch), which makes --resume exact.
-std::mt19937_64 rng_for(uint64_t seed, uint64_t purpose, uint64_t epoch) {
-  std::seed_seq seq{uint32_t(seed), uint32_t(seed >> 32), uint32_t(purpose), uint32_t(epoch), uint32_t(epoch >> 32)};
-  return std::mt19937_64(seq);
-}
-enum Purpose : uint64_t { kTrainEpoch = 1, kTestTransforms = 2, kPool = 3, kThreshold = 4 };
-
-// Unbiased integer in [0, n): rejection sampling on the raw 64-bit draws
-// (std::uniform_int_distribution's algorithm is implementation-defined).
-uint64_t draw_below(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t limit = ~uint64_t(0) - (~uint64_t(0) % n);
-  uint64_t v;
-  do v = rng();
-  while (v >= limit);
-  return v % n;
-}
 
 std::vector<int> shuffled(int n, std::mt19937_64& rng) {
   std::vector<int> p(static_cast<size_t>(n));
@@ -152,41 +135,6 @@ std::vector<uint8_t> mask_at(const std::string& mask_path, int size) {
       out[size_t(y) * size_t(size) + size_t(x)] = m.at(sx, sy, 0) > data::kMaskThreshold ? 1 : 0;
     }
   return out;
-}
-
-// Features of `transforms.transforms_per_image` transforms of each row, [rows * N, D], in chunks.
-Tensor features_of(const DifferNetModel& model, const data::ImageCache& cache, const std::vector<int>& rows,
-                   const data::TransformOptions& transforms, std::mt19937_64& rng, const std::string& label) {
-  const int n = transforms.transforms_per_image;
-  const int chunk_samples = model.device() == Device::CUDA ? 256 : 32;
-  const int chunk_images = std::max(1, chunk_samples / n);
-  std::vector<Tensor> parts;
-  ProgressBar bar(label, long(rows.size()), "img");
-  for (size_t start = 0; start < rows.size(); start += size_t(chunk_images)) {
-    const std::vector<int> chunk(rows.begin() + long(start), rows.begin() + long(std::min(rows.size(), start + size_t(chunk_images))));
-    const data::Batch batch = data::make_batch(cache, chunk, transforms, rng);
-    parts.push_back(model.features(batch.images));
-    bar.advance(long(chunk.size()));
-  }
-  bar.finish();
-  return parts.size() == 1 ? parts[0] : concat(parts, 0);
-}
-
-// Scores (paper eq. 5) of image features [images * T, D]; never NaN: a
-// non-finite score is an error naming the image.
-std::vector<double> scores_of(const DifferNetModel& model, const Tensor& features, int transforms,
-                              const std::vector<std::string>& names) {
-  const int64_t rows = features.size(0), chunk = int64_t(transforms) * 64;
-  std::vector<double> scores;
-  for (int64_t start = 0; start < rows; start += chunk) {
-    const Tensor part = narrow(features, 0, start, std::min(chunk, rows - start));
-    for (float s : anomaly_scores(model.latents(part), transforms).to(Device::CPU).to_vector<float>())
-      scores.push_back(double(s));
-  }
-  for (size_t i = 0; i < scores.size(); ++i)
-    DIFFERNET_CHECK(std::isfinite(scores[i]), "the anomaly score of ", (i < names.size() ? names[i] : "image " + std::to_string(i)),
-                    " is not finite (", scores[i], "): the flow diverged; try a lower --lr");
-  return scores;
 }
 
 CategoryResult evaluate_category(const std::string& name, const std::vector<TestImage>& test,
@@ -304,20 +252,18 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
   std::vector<int> test_rows(size_t(test_cache.count())), train_rows(size_t(train_cache.count()));
   std::iota(test_rows.begin(), test_rows.end(), 0);
   std::iota(train_rows.begin(), train_rows.end(), 0);
-  data::TransformOptions test_transform;
-  test_transform.transforms_per_image = T;
-  test_transform.rotation = data::RotationMode::Random;  // facts: the test transforms are random rotations too
+  const std::vector<double> angles = test_angles(o.seed, T);
   Tensor test_features, pool_features;
   {
     StageTimer t(stages, "features", device);
-    auto rng = rng_for(o.seed, kTestTransforms, 0);
-    test_features = features_of(model, test_cache, test_rows, test_transform, rng, "test features");
+    test_features = features_of(model, test_cache, with_angles(test_rows, angles), T, "test features");
     if (o.feature_pool > 0) {
       data::TransformOptions pool;
       pool.transforms_per_image = o.feature_pool;
       pool.color_jitter = jitter;
-      auto prng = rng_for(o.seed, kPool, 0);
-      pool_features = features_of(model, train_cache, train_rows, pool, prng, "train feature pool");
+      auto rng = rng_for(o.seed, Purpose::FeaturePool, 0);
+      pool_features = features_of(model, train_cache, data::draw_transforms(train_rows, pool, rng), o.feature_pool,
+                                  "train feature pool");
     }
   }
   std::vector<std::string> test_names;
@@ -338,10 +284,11 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
     for (const auto& name : categories) out.push_back(evaluate_category(name, test, last_scores));
   };
   std::vector<CategoryResult> evaluation;
+  int steps_this_run = 0;
   auto meta_start = std::chrono::steady_clock::now();
   while (progress.epoch < total_epochs) {
     const int epoch = progress.epoch;
-    auto rng = rng_for(o.seed, kTrainEpoch, uint64_t(epoch));
+    auto rng = rng_for(o.seed, Purpose::TrainEpoch, uint64_t(epoch));
     // Plan the whole epoch first (cheap), so a resumed epoch draws the same batches.
     const std::vector<int> order = shuffled(n_train, rng);
     std::vector<std::vector<int>> batch_rows;
@@ -393,7 +340,8 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
       progress.epoch_loss_sum += loss;
       progress.step_in_epoch = b + 1;
       bar.advance();
-      if (g_interrupted) {
+      ++steps_this_run;
+      if (g_interrupted || steps_this_run == o.stop_after_steps) {
         bar.finish();
         save_checkpoint(checkpoint_path, model.flow(), adam, progress);
         throw Interrupted("interrupted at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(b + 1) +
@@ -445,11 +393,10 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
   // ---- decision threshold: 99th percentile of training-image scores ----
   {
     StageTimer t(stages, "evaluation", device);
-    data::TransformOptions thr = test_transform;
-    thr.transforms_per_image = std::min(T, 8);
-    auto rng = rng_for(o.seed, kThreshold, 0);
-    const Tensor f = features_of(model, train_cache, train_rows, thr, rng, "training scores");
-    result.threshold = quantile(scores_of(model, f, thr.transforms_per_image, train_cache.paths()), 0.99);
+    // The first (at most 8) of the test transforms: cheaper, and the score's scale is the same.
+    const std::vector<double> some(angles.begin(), angles.begin() + std::min<long>(long(angles.size()), 8));
+    const Tensor f = features_of(model, train_cache, with_angles(train_rows, some), int(some.size()), "training scores");
+    result.threshold = quantile(scores_of(model, f, int(some.size()), train_cache.paths()), 0.99);
   }
 
   // ---- localisation (paper eq. 7) and pixel AUROC ----
@@ -460,16 +407,11 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
     std::vector<int> rows;
     for (int i = 0; i < int(test.size()); ++i)
       if (o.localize == "all" || test[size_t(i)].sample.label == 1) rows.push_back(i);
-    data::TransformOptions loc;
-    loc.transforms_per_image = o.localize_transforms;
-    loc.rotation = data::RotationMode::Fixed;
     ProgressBar bar("defect maps", long(rows.size()), "img");
     int written = 0;
-    std::mt19937_64 unused_rng(0);  // fixed rotations draw nothing
     for (int row : rows) {
       const TestImage& ti = test[size_t(row)];
-      const data::Batch batch = data::make_batch(test_cache, std::vector<int>{row}, loc, unused_rng);
-      const Map map = defect_map(model.input_gradients(batch.images), batch.angles, o.image_size, o.image_size);
+      const Map map = defect_map_of(model, test_cache, row, o.localize_transforms);
       if (!ti.sample.mask_path.empty() || ti.sample.label == 0) {
         auto& [s, l] = pixels[ti.category];
         const std::vector<uint8_t> mask = mask_at(ti.sample.mask_path, o.image_size);

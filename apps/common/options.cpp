@@ -98,6 +98,8 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o) {
       ("report-images", po::value(&o.report_images)->default_value(o.report_images), "overlays shown in report.html")
       ("on-bad-image", po::value(&o.on_bad_image)->default_value(o.on_bad_image), "an unreadable image: stop, or skip with a warning")
       ("resume", po::bool_switch(&o.resume), "continue from OUT/checkpoint.safetensors")
+      ("stop-after-steps", po::value(&o.stop_after_steps)->default_value(0),
+       "stop after N training steps of this invocation, writing the checkpoint as SIGINT does (continue with --resume)")
       ("profile", po::bool_switch(&o.profile), "print a per-stage time table at the end")
       ("note", po::value(&o.note), "a line shown at the top of report.html");
   po::options_description all;
@@ -142,6 +144,7 @@ void validate(const TrainOptions& o) {
   DIFFERNET_CHECK(o.alpha > 0, "--alpha must be positive");
   DIFFERNET_CHECK(o.lr > 0 && o.eps > 0 && o.weight_decay >= 0, "--lr and --eps must be positive, --weight-decay >= 0");
   DIFFERNET_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "--beta1 and --beta2 must be in [0, 1)");
+  DIFFERNET_CHECK(o.stop_after_steps >= 0, "--stop-after-steps must be >= 0");
   DIFFERNET_CHECK(o.shots >= 0 && o.feature_pool >= 0 && o.max_maps >= 0 && o.report_images >= 0,
                   "--shots, --feature-pool, --max-maps and --report-images must be >= 0");
   DIFFERNET_CHECK(o.jitter == "auto" || o.jitter == "on" || o.jitter == "off", "--jitter must be auto, on or off, got '",

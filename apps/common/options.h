@@ -41,6 +41,7 @@ struct TrainOptions {
   int report_images = 12;   // overlays embedded in report.html
   std::string out_dir = "runs/differnet";
   bool resume = false;
+  int stop_after_steps = 0;  // > 0: stop as an interruption would after this many steps (split a long run)
   bool profile = false;
   std::string note;  // printed in the report (e.g. "shortened CPU schedule")
 

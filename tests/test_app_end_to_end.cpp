@@ -1,0 +1,169 @@
+// train_mvtec's experiment end to end on a tiny synthetic set on the CPU:
+// every output is written, differnet_score's computation reproduces the scores,
+// and an interrupted-and-resumed run ends with the same scores as an
+// uninterrupted one. The backbone has random weights (no download needed).
+#define BOOST_TEST_MODULE app_end_to_end
+#include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+
+#include "apps/common/experiment.h"
+#include "apps/common/model.h"
+#include "apps/common/scoring.h"
+#include "data/synthetic.h"
+#include "flow/flow_io.h"
+#include "layers/backbone.h"
+#include "weights/safetensors.h"
+#include "weights/tensor_convert.h"
+
+using namespace differnet;
+using namespace differnet::app;
+
+namespace {
+
+std::string temp_dir(const std::string& name) {
+  char tmpl[] = "/tmp/differnet-e2e-XXXXXX";
+  const char* dir = mkdtemp(tmpl);
+  BOOST_REQUIRE(dir != nullptr);
+  return std::string(dir) + "/" + name;
+}
+
+bool exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+std::string read(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Fixture {
+  std::string root, data, weights;
+  TrainOptions options;
+  Fixture() {
+    root = temp_dir("work");
+    mkdir(root.c_str(), 0755);
+    data = root + "/data";
+    data::SyntheticOptions so;
+    so.size = 80;
+    so.train = 12;
+    so.test_good = 5;
+    so.test_defect = 5;
+    data::write_synthetic_category(data, so, false);
+    // A randomly initialised AlexNet written as a weights file.
+    auto backbone = make_backbone("alexnet", 7);
+    weights::RawTensorMap tensors;
+    for (const auto& [name, t] : backbone->named_parameters()) tensors.emplace_back(name, weights::to_raw(t));
+    weights = root + "/alexnet-random.safetensors";
+    weights::write_safetensors(weights, tensors);
+
+    options.data_dir = data;
+    options.category = "synthetic";
+    options.weights = weights;
+    options.device = "cpu";
+    options.image_size = 64;
+    options.scales = 1;
+    options.blocks = 2;
+    options.hidden = 32;
+    options.train_transforms = 2;
+    options.test_transforms = 3;
+    options.batch_size = 4;
+    options.meta_epochs = 2;
+    options.sub_epochs = 2;
+    options.lr = 1e-3;
+    options.localize_transforms = 2;
+    options.max_maps = 2;
+    options.report_images = 1;
+  }
+};
+
+std::vector<double> scores(const ExperimentResult& r) {
+  std::vector<double> s;
+  for (const auto& x : r.scores) s.push_back(x.score);
+  return s;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(end_to_end, Fixture)
+
+BOOST_AUTO_TEST_CASE(trains_evaluates_and_writes_every_output) {
+  const std::string out = root + "/run";
+  const ExperimentResult r = run_experiment(options, {"synthetic"}, out);
+  BOOST_REQUIRE_EQUAL(r.categories.size(), 1u);
+  BOOST_CHECK_EQUAL(r.epochs.size(), 2u);
+  BOOST_CHECK(r.categories[0].auroc_last >= 0.0 && r.categories[0].auroc_last <= 1.0);
+  BOOST_CHECK_EQUAL(r.scores.size(), 10u);
+  BOOST_CHECK_GE(r.categories[0].pixel_auroc, 0.0);  // masks exist: computed
+  for (const char* f : {"results.json", "model.safetensors", "scores.csv", "report.html", "checkpoint.safetensors"})
+    BOOST_CHECK_MESSAGE(exists(out + "/" + f), f << " was not written");
+  const std::string html = read(out + "/report.html");
+  BOOST_CHECK_EQUAL(html.rfind("<!DOCTYPE html>", 0), 0u);
+  BOOST_CHECK_NE(html.find("</html>"), std::string::npos);
+  BOOST_CHECK_NE(html.find("data:image/png;base64,"), std::string::npos);
+  BOOST_CHECK_EQUAL(html.find("http"), std::string::npos);
+  const std::string json = read(out + "/results.json");
+  BOOST_CHECK_NE(json.find("\"image_auroc_last\""), std::string::npos);
+  BOOST_CHECK_EQUAL(json.find("nan"), std::string::npos);
+  BOOST_CHECK_EQUAL(read(out + "/scores.csv").substr(0, 37), "path,category,label,defect_type,score");
+
+  // differnet_score's path: load the model file and score the test images again.
+  auto model = DifferNetModel::load(out + "/model.safetensors", weights, Device::CPU);
+  std::vector<data::Sample> samples;
+  for (const auto& s : r.scores) samples.push_back({s.path, s.label, s.defect_type, ""});
+  data::ImageCacheOptions co;
+  co.size = options.image_size;
+  const data::ImageCache cache = data::ImageCache::load(samples, co);
+  std::vector<int> rows;
+  for (int i = 0; i < int(samples.size()); ++i) rows.push_back(i);
+  const auto again = scores_of(*model, features_of(*model, cache, with_angles(rows, test_angles(options.seed, 3)), 3, "f"),
+                               3, cache.paths());
+  const auto first = scores(r);
+  for (size_t i = 0; i < first.size(); ++i) BOOST_CHECK_CLOSE(again[i], first[i], 1e-4);
+}
+
+BOOST_AUTO_TEST_CASE(same_seed_same_scores_and_resume_matches) {
+  const ExperimentResult straight = run_experiment(options, {"synthetic"}, root + "/straight");
+  const ExperimentResult again = run_experiment(options, {"synthetic"}, root + "/again");
+  BOOST_CHECK(scores(straight) == scores(again));  // bit-identical on the CPU
+
+  TrainOptions interrupted = options;
+  interrupted.stop_after_steps = 5;  // mid-epoch: 3 steps per epoch
+  BOOST_CHECK_THROW(run_experiment(interrupted, {"synthetic"}, root + "/resumed"), Interrupted);
+  BOOST_CHECK(exists(root + "/resumed/checkpoint.safetensors"));
+  BOOST_CHECK(!exists(root + "/resumed/results.json"));
+  interrupted.stop_after_steps = 4;  // and once more, across the first evaluation
+  interrupted.resume = true;
+  BOOST_CHECK_THROW(run_experiment(interrupted, {"synthetic"}, root + "/resumed"), Interrupted);
+  interrupted.stop_after_steps = 0;
+  const ExperimentResult resumed = run_experiment(interrupted, {"synthetic"}, root + "/resumed");
+  BOOST_CHECK(scores(resumed) == scores(straight));
+  BOOST_CHECK_EQUAL(resumed.epochs.size(), straight.epochs.size());
+  BOOST_CHECK_EQUAL(resumed.categories[0].auroc_last, straight.categories[0].auroc_last);
+}
+
+BOOST_AUTO_TEST_CASE(bad_setups_fail_clearly) {
+  auto message = [&](TrainOptions o, const std::vector<std::string>& cats, const std::string& out) -> std::string {
+    try {
+      run_experiment(o, cats, out);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  BOOST_CHECK_NE(message(options, {"nothing"}, root + "/x").find("nothing"), std::string::npos);
+  TrainOptions no_weights = options;
+  no_weights.weights = root + "/missing.pth";
+  BOOST_CHECK_NE(message(no_weights, {"synthetic"}, root + "/y").find("missing.pth"), std::string::npos);
+  TrainOptions resume = options;
+  resume.resume = true;
+  BOOST_CHECK_NE(message(resume, {"synthetic"}, root + "/z").find("no checkpoint"), std::string::npos);
+  BOOST_CHECK_NE(message(options, {"synthetic"}, "/proc/differnet-unwritable").find("/proc"), std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
