@@ -1,5 +1,7 @@
 #include "data/image_io.h"
 
+#include "weights/file_io.h"
+
 #include <png.h>
 #include <turbojpeg.h>
 #include <unistd.h>
@@ -295,33 +297,12 @@ std::vector<uint8_t> encode_png(const Image& image, const std::string& name) {
 void save_png(const Image& image, const std::string& path) { write_file_atomic(path, encode_png(image, path)); }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::unique_ptr<FILE, decltype(&std::fclose)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  DIFFERNET_CHECK(f != nullptr, path, ": cannot open for reading: ", std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  uint8_t buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) bytes.insert(bytes.end(), buf, buf + n);
-  DIFFERNET_CHECK(!std::ferror(f.get()), path, ": read error");
-  return bytes;
+  const std::string bytes = weights::read_file_bytes(path);
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  DIFFERNET_CHECK(f != nullptr, path, ": cannot open ", tmp, " for writing: ", std::strerror(errno));
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = std::fclose(f) == 0;
-  std::error_code ec;
-  if (!written || !closed) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(detail::concat(path, ": write failed (disk full?)"));
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(detail::concat(path, ": cannot rename ", tmp, " into place"));
-  }
+  weights::write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace differnet::data

@@ -47,7 +47,7 @@ std::vector<uint8_t> encode_png(const Image& image, const std::string& name);
 // Write a PNG atomically: a temporary file beside `path`, then rename.
 void save_png(const Image& image, const std::string& path);
 
-// Whole-file helpers shared by the data-set tools (errors name the file).
+// Whole-file helpers for byte vectors (weights/file_io.h does the work; errors name the file).
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
 
