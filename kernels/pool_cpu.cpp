@@ -1,19 +1,40 @@
 // CPU reference of 2-D max pooling: OpenMP over the planes.
 #include <algorithm>
+#include <vector>
 
 #include "kernels/pool.h"
 
 namespace differnet::kernels::cpu {
 
+// Separable: per output row, the maximum over the window's rows for every
+// input column (contiguous, vectorises), then over each window's columns. The
+// values equal those of max_pool_argmax (a maximum does not depend on the order).
 template <class T>
 void max_pool2d(const Pool2dGeometry& g, const T* x, T* y) {
   const int64_t in_plane = int64_t(g.in_h) * g.in_w, out_plane = int64_t(g.out_h) * g.out_w;
-#pragma omp parallel for if (g.planes * out_plane > (1 << 14))
-  for (int64_t p = 0; p < g.planes; ++p) {
-    const T* xp = x + p * in_plane;
-    T* yp = y + p * out_plane;
-    for (int oh = 0; oh < g.out_h; ++oh)
-      for (int ow = 0; ow < g.out_w; ++ow) yp[oh * g.out_w + ow] = xp[max_pool_argmax(xp, g, oh, ow)];
+#pragma omp parallel if (g.planes * out_plane > (1 << 14))
+  {
+    std::vector<T> column_max(size_t(g.in_w));
+    T* m = column_max.data();
+#pragma omp for
+    for (int64_t p = 0; p < g.planes; ++p) {
+      const T* xp = x + p * in_plane;
+      T* yp = y + p * out_plane;
+      for (int oh = 0; oh < g.out_h; ++oh) {
+        const PoolWindow rows = pool_window(oh, g.kernel_h, g.stride_h, g.pad_h, g.in_h);
+        std::copy(xp + rows.start * g.in_w, xp + (rows.start + 1) * g.in_w, m);
+        for (int r = rows.start + 1; r < rows.end; ++r) {
+          const T* row = xp + r * g.in_w;
+          for (int c = 0; c < g.in_w; ++c) m[c] = max_pool_takes(m[c], row[c]) ? row[c] : m[c];
+        }
+        for (int ow = 0; ow < g.out_w; ++ow) {
+          const PoolWindow cols = pool_window(ow, g.kernel_w, g.stride_w, g.pad_w, g.in_w);
+          T best = m[cols.start];
+          for (int c = cols.start + 1; c < cols.end; ++c) best = max_pool_takes(best, m[c]) ? m[c] : best;
+          yp[oh * g.out_w + ow] = best;
+        }
+      }
+    }
   }
 }
 

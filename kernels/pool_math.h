@@ -48,8 +48,15 @@ struct Pool2dGeometry {
   int kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
 };
 
+// Whether v replaces the running maximum m: a larger value, or a NaN (which
+// then stays: the max of a window holding a NaN is NaN, as in PyTorch).
+template <class T>
+DIFFERNET_HD bool max_pool_takes(T m, T v) {
+  return v > m || (v != v && m == m);
+}
+
 // Flat index (in the plane) of the maximum of the window of output (oh, ow):
-// the first maximum in row-major order, and a NaN wins (as in PyTorch).
+// the first maximum in row-major order (or the first NaN).
 template <class T>
 DIFFERNET_HD int max_pool_argmax(const T* plane, const Pool2dGeometry& g, int oh, int ow) {
   const PoolWindow rows = pool_window(oh, g.kernel_h, g.stride_h, g.pad_h, g.in_h);
@@ -59,10 +66,9 @@ DIFFERNET_HD int max_pool_argmax(const T* plane, const Pool2dGeometry& g, int oh
   for (int r = rows.start; r < rows.end; ++r)
     for (int c = cols.start; c < cols.end; ++c) {
       const T v = plane[r * g.in_w + c];
-      if (v > best_value || v != v) {
+      if (max_pool_takes(best_value, v)) {
         best = r * g.in_w + c;
         best_value = v;
-        if (v != v) return best;
       }
     }
   return best;

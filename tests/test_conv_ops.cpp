@@ -178,6 +178,16 @@ BOOST_AUTO_TEST_CASE(ties_go_to_the_first_maximum) {
   DIFFERNET_CHECK_CLOSE_VECTORS(values(x.grad()), (std::vector<double>{1, 1, 0, 1, 1, 0, 0, 0, 0}), 0, 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_nan_in_a_window_gives_nan) {
+  std::vector<double> v(16, 1.0);
+  v[5] = std::nan("");
+  const Tensor y = max_pool2d(Tensor::from_vector(v, {1, 1, 4, 4}), 2, 2);
+  const auto yv = values(y);
+  BOOST_CHECK(std::isnan(yv[0]));
+  BOOST_CHECK_EQUAL(yv[1], 1.0);
+  BOOST_CHECK_EQUAL(yv[3], 1.0);
+}
+
 BOOST_AUTO_TEST_CASE(global_average_is_the_spatial_mean) {
   const Tensor x = random_tensor({2, 3, 4, 5}, 6);
   const auto xv = values(x);
