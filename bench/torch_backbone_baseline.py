@@ -12,6 +12,7 @@ Prints one JSON line per benchmark in differnet_bench's format:
 """
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -76,7 +77,7 @@ BENCHMARKS = {
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch", type=int, default=96)
+    parser.add_argument("--batch", type=int, default=int(os.environ.get("DIFFERNET_BENCH_BACKBONE_BATCH", 96)))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--filter", default="")

@@ -60,7 +60,21 @@ def flow_train_step(args):
     return {"batch": batch, "hidden": hidden, "parameters": params, **times}
 
 
-BENCHMARKS = {"flow_train_step": flow_train_step}
+def backbone_benchmark(name):
+    """bench/torch_backbone_baseline.py's three-scale AlexNet features, with
+    differnet_bench's batch: 96, 2 with --quick, or DIFFERNET_BENCH_BACKBONE_BATCH."""
+    def run(args):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import torch_backbone_baseline  # noqa: E402  (imports torchvision only when asked)
+        batch = int(os.environ.get("DIFFERNET_BENCH_BACKBONE_BATCH", 2 if args.quick else 96))
+        sub = argparse.Namespace(device=args.device, batch=batch, repeats=args.repeats, warmup=args.warmup)
+        return torch_backbone_baseline.BENCHMARKS[name](sub)
+    return run
+
+
+BENCHMARKS = {"flow_train_step": flow_train_step,
+              "alexnet3_features_fwd": backbone_benchmark("alexnet3_features_fwd"),
+              "alexnet3_features_fwd_input_grad": backbone_benchmark("alexnet3_features_fwd_input_grad")}
 
 
 def main():
