@@ -14,6 +14,11 @@ the ImageNet weights of <shared>/weights/squeezenet1_1-features.pth on one fixed
 1x3x64x64 input: the input, the feature map, its global average, and the input
 gradient of sum(pooled * w).
 
+squeezenet1_1_extractor.safetensors: DifferNet's multi-scale extractor with that
+backbone on one fixed 1x3x128x128 input, scales 128, 64, 32 (F.interpolate,
+nearest): the input, the 3 x 512 = 1536 features, and the input gradient of
+sum(features * w).
+
 The files are written by hand (header JSON + raw little-endian float32), so the
 safetensors package is not needed.
 """
@@ -94,13 +99,17 @@ def small_net():
     print("small_net: y", tuple(y.shape))
 
 
-def squeezenet(shared):
+def load_squeezenet(shared):
     path = os.path.join(shared, "weights", "squeezenet1_1-features.pth")
     features = torchvision.models.squeezenet1_1().features
     state = torch.load(path, map_location="cpu")
     state = {k[len("features."):] if k.startswith("features.") else k: v for k, v in state.items()}
     features.load_state_dict(state)
-    features.eval()
+    return features.eval()
+
+
+def squeezenet(shared):
+    features = load_squeezenet(shared)
     x = pattern((1, 3, 64, 64)).requires_grad_(True)
     fmap = features(x)
     pooled = fmap.mean(dim=(2, 3))
@@ -114,7 +123,29 @@ def squeezenet(shared):
     print("squeezenet1_1: feature map", tuple(fmap.shape))
 
 
+def squeezenet_extractor(shared):
+    """The paper's extractor (implementation-facts.md): scales S, S/2, S/4 by nearest
+    resize, backbone, global average pool, concatenated largest first."""
+    features = load_squeezenet(shared)
+    x = pattern((1, 3, 128, 128)).requires_grad_(True)
+    pooled = []
+    for k in range(3):
+        scaled = x if k == 0 else F.interpolate(x, size=(128 >> k, 128 >> k))
+        pooled.append(features(scaled).mean(dim=(2, 3)))
+    out = torch.cat(pooled, 1)
+    torch.manual_seed(7)
+    w = torch.randn(out.shape)
+    (out * w).sum().backward()
+    write_safetensors(os.path.join(OUT, "squeezenet1_1_extractor.safetensors"),
+                      {"x": x, "features": out, "w": w, "grad_x": x.grad},
+                      {"torch": torch.__version__, "torchvision": torchvision.__version__,
+                       "weights": "squeezenet1_1-features.pth", "made_by": "scripts/make_backbone_golden.py"})
+    print("squeezenet1_1 extractor: features", tuple(out.shape))
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     small_net()
-    squeezenet(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "shared"))
+    shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "shared")
+    squeezenet(shared)
+    squeezenet_extractor(shared)

@@ -223,6 +223,20 @@ BOOST_AUTO_TEST_CASE(squeezenet_with_imagenet_weights_matches_torchvision) {
   }
 }
 
+// The whole multi-scale extractor (nearest resizes, backbone, pooling, concat) against PyTorch.
+BOOST_AUTO_TEST_CASE(squeezenet_extractor_matches_pytorch) {
+  if (!shared_weights_present("squeezenet1_1-features.pth")) return;
+  auto t = read_fixture("squeezenet1_1_extractor.safetensors");
+  const auto backbone = make_backbone("squeezenet1_1");
+  load_backbone_weights(*backbone, kSharedWeights + "squeezenet1_1-features.pth");
+  const FeatureExtractor extractor(backbone, 128, 3);
+  const Tensor x = t["x"].clone().set_requires_grad(true);
+  const Tensor features = extractor.forward(x);
+  check_matches_torch(features, t["features"], "features");
+  sum(mul(features, t["w"])).backward();
+  check_matches_torch(x.grad(), t["grad_x"], "input gradient");
+}
+
 BOOST_AUTO_TEST_CASE(alexnet_weights_load_when_present) {
   const std::string path = std::string(DIFFERNET_SOURCE_DIR) + "/weights/alexnet-features.safetensors";
   if (!std::filesystem::exists(path)) {
