@@ -133,7 +133,8 @@ int main(int argc, char** argv) {
     const data::ImageCache cache = data::ImageCache::load(samples, co);
     std::vector<int> rows(static_cast<size_t>(cache.count()));
     for (size_t i = 0; i < rows.size(); ++i) rows[i] = int(i);
-    const std::vector<double> angles = test_angles(config.seed, transforms);
+    const auto rotate = meta.find("rotate");
+    const std::vector<double> angles = test_angles(config.seed, transforms, rotate == meta.end() || rotate->second != "false");
     const auto sample_transforms = with_angles(rows, angles);
     const Tensor features = features_of(*model, cache, sample_transforms, transforms, "features");
     const std::vector<double> scores = scores_of(*model, features, transforms, cache.paths());

@@ -252,7 +252,7 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
   std::vector<int> test_rows(size_t(test_cache.count())), train_rows(size_t(train_cache.count()));
   std::iota(test_rows.begin(), test_rows.end(), 0);
   std::iota(train_rows.begin(), train_rows.end(), 0);
-  const std::vector<double> angles = test_angles(o.seed, T);
+  const std::vector<double> angles = test_angles(o.seed, T, o.rotate);
   Tensor test_features, pool_features;
   {
     StageTimer t(stages, "features", device);
@@ -261,6 +261,7 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
       data::TransformOptions pool;
       pool.transforms_per_image = o.feature_pool;
       pool.color_jitter = jitter;
+      if (!o.rotate) pool.rotation = data::RotationMode::None;
       auto rng = rng_for(o.seed, Purpose::FeaturePool, 0);
       pool_features = features_of(model, train_cache, data::draw_transforms(train_rows, pool, rng), o.feature_pool,
                                   "train feature pool");
@@ -276,6 +277,7 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
   data::TransformOptions train_transform;
   train_transform.transforms_per_image = o.train_transforms;
   train_transform.color_jitter = jitter;
+  if (!o.rotate) train_transform.rotation = data::RotationMode::None;
   std::vector<double> last_scores;
   auto evaluate = [&](std::vector<CategoryResult>& out) {
     StageTimer t(stages, "evaluation", device);
@@ -456,6 +458,7 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
     weights::Metadata extra{{"threshold", std::to_string(result.threshold)},
                             {"categories", set_name},
                             {"test_transforms", std::to_string(T)},
+                            {"rotate", o.rotate ? "true" : "false"},
                             {"train_images", std::to_string(n_train)},
                             {"git_commit", git_commit()}};
     model.save(out_dir + "/model.safetensors", extra);
@@ -491,6 +494,7 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
   config["betas"].push(o.beta2);
   config["eps"] = o.eps;
   config["weight_decay"] = o.weight_decay;
+  config["rotate"] = o.rotate;
   config["jitter"] = jitter;
   config["feature_pool"] = o.feature_pool;
   config["shots"] = o.shots;

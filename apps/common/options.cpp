@@ -87,6 +87,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o) {
       ("beta2", po::value(&o.beta2)->default_value(o.beta2), "Adam beta2")
       ("eps", po::value(&o.eps)->default_value(o.eps), "Adam epsilon")
       ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay), "L2 weight decay added to the gradient")
+      ("rotate", po::value(&o.rotate)->default_value(o.rotate), "random rotations of training and test images (false: the paper's no-transform ablation)")
       ("jitter", po::value(&o.jitter)->default_value(o.jitter), "brightness/contrast jitter: auto (on for mtd), on, off")
       ("shots", po::value(&o.shots)->default_value(o.shots), "train on a seeded subset of N images (0: all)")
       ("feature-pool", po::value(&o.feature_pool)->default_value(o.feature_pool),

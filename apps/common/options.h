@@ -30,6 +30,7 @@ struct TrainOptions {
   int meta_epochs = 24;
   int sub_epochs = 8;
   double lr = 2e-4, beta1 = 0.8, beta2 = 0.8, eps = 1e-4, weight_decay = 1e-5;
+  bool rotate = true;  // random rotations of training and test images (off: the ablation "no transforms")
   std::string jitter = "auto";  // auto (on for MTD) | on | off
   int feature_pool = 0;  // 0: fresh transforms every epoch (the paper); K: K fixed random transforms per image
   uint64_t seed = 0;

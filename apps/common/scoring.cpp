@@ -22,7 +22,8 @@ uint64_t draw_below(std::mt19937_64& rng, uint64_t n) {
   return v % n;
 }
 
-std::vector<double> test_angles(uint64_t seed, int transforms) {
+std::vector<double> test_angles(uint64_t seed, int transforms, bool rotate) {
+  if (!rotate) return std::vector<double>(size_t(transforms), 0.0);
   auto rng = rng_for(seed, Purpose::TestTransforms, 0);
   data::TransformOptions t;
   t.transforms_per_image = transforms;

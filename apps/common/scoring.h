@@ -23,7 +23,8 @@ uint64_t draw_below(std::mt19937_64& rng, uint64_t n);
 // training and test transforms are random rotations), drawn once from the seed
 // and the same for every image, so an image's score does not depend on the
 // other images scored with it: differnet_score reproduces train_mvtec's scores.
-std::vector<double> test_angles(uint64_t seed, int transforms);
+// With rotate false every angle is 0 (the ablation without transforms).
+std::vector<double> test_angles(uint64_t seed, int transforms, bool rotate = true);
 
 // For each row, one transform per angle (rows grouped: row r's transforms are consecutive).
 std::vector<data::SampleTransform> with_angles(const std::vector<int>& rows, const std::vector<double>& angles);
