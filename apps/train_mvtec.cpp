@@ -8,6 +8,7 @@
 // 64 test transforms, batch 24, 24 x 8 epochs, Adam 2e-4 / (0.8, 0.8) / 1e-4 /
 // 1e-5, seed 0). See --help and docs/reproduce.md.
 #include <cstdio>
+#include <map>
 #include <iostream>
 
 #include "apps/common/experiment.h"
@@ -22,6 +23,14 @@ using namespace differnet;
 using namespace differnet::app;
 
 namespace {
+
+void print_stage_times(const std::string& name, const std::map<std::string, double>& stages) {
+  double total = 0;
+  for (const auto& [stage, s] : stages) total += s;
+  std::printf("\n%s: seconds per stage\n", name.c_str());
+  for (const auto& [stage, s] : stages) std::printf("  %-14s %9.2f  %5.1f %%\n", stage.c_str(), s, total > 0 ? 100 * s / total : 0);
+  std::printf("  %-14s %9.2f\n", "total", total);
+}
 
 void print_table(const std::vector<CategoryResult>& rows) {
   std::printf("\n%-16s %12s %14s %12s\n", "category", "AUROC last", "AUROC max*", "pixel AUROC");
@@ -58,6 +67,7 @@ int main(int argc, char** argv) {
       combined.note = options.note;
       for (const auto& name : names) {
         ExperimentResult r = run_experiment(options, {name}, options.out_dir + "/" + name);
+        if (options.profile) print_stage_times(name, r.stage_seconds);
         table.insert(table.end(), r.categories.begin(), r.categories.end());
         combined.settings = r.report.settings;
         combined.categories.insert(combined.categories.end(), r.report.categories.begin(), r.report.categories.end());
@@ -81,6 +91,7 @@ int main(int argc, char** argv) {
     } else {
       const auto names = split_list(options.category, "--category");
       ExperimentResult r = run_experiment(options, names, options.out_dir);
+      if (options.profile) print_stage_times(options.category, r.stage_seconds);
       table = r.categories;
     }
     print_table(table);

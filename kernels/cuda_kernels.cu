@@ -6,6 +6,7 @@
 #include "kernels/cuda_allocator.h"
 #include "kernels/cuda_check.h"
 #include "kernels/kernels.h"
+#include "kernels/profile.h"
 
 namespace differnet::cuda {
 
@@ -262,6 +263,8 @@ void copy_slab(const void* x, void* y, int64_t outer, int64_t x_len, int64_t y_l
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, const float* b, float beta,
           float* c) {
+  // FP32 unless --tf32 allowed TF32 tensor cores (kernels/profile.h).
+  CUBLAS_CHECK(cublasSetMathMode(cublas(), allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   CUBLAS_CHECK(cublasSgemm(cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
                            int(k), &alpha, b, tb ? int(k) : int(n), a, ta ? int(m) : int(k), &beta, c, int(n)));
 }

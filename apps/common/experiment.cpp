@@ -32,6 +32,7 @@
 #include "data/prefetch.h"
 #include "flow/score.h"
 #include "kernels/kernels.h"
+#include "kernels/profile.h"
 #include "weights/file_io.h"
 
 namespace differnet::app {
@@ -48,11 +49,13 @@ void synchronize(Device device) {
 #endif
 }
 
-// Adds the wall time of a scope (device work finished) to a stage's total.
+// Adds the wall time of a scope (device work finished) to a stage's total,
+// and marks the scope as an NVTX range for Nsight.
 class StageTimer {
  public:
   StageTimer(std::map<std::string, double>& totals, std::string stage, Device device)
-      : totals_(totals), stage_(std::move(stage)), device_(device), start_(std::chrono::steady_clock::now()) {}
+      : totals_(totals), stage_(std::move(stage)), device_(device), range_(stage_.c_str()),
+        start_(std::chrono::steady_clock::now()) {}
   ~StageTimer() {
     synchronize(device_);
     totals_[stage_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -62,6 +65,7 @@ class StageTimer {
   std::map<std::string, double>& totals_;
   std::string stage_;
   Device device_;
+  kernels::ProfileRange range_;
   std::chrono::steady_clock::time_point start_;
 };
 
@@ -176,6 +180,7 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
   result.out_dir = out_dir;
   auto& stages = result.stage_seconds;
   const Device device = o.resolved_device();
+  kernels::set_allow_tf32(o.tf32);
   const std::string set_name = [&] {
     std::string s;
     for (const auto& c : categories) s += (s.empty() ? "" : "+") + c;
@@ -495,6 +500,7 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
   config["eps"] = o.eps;
   config["weight_decay"] = o.weight_decay;
   config["rotate"] = o.rotate;
+  config["tf32"] = o.tf32;
   config["jitter"] = jitter;
   config["feature_pool"] = o.feature_pool;
   config["shots"] = o.shots;

@@ -44,6 +44,7 @@ struct TrainOptions {
   bool resume = false;
   int stop_after_steps = 0;  // > 0: stop as an interruption would after this many steps (split a long run)
   bool profile = false;
+  bool tf32 = false;  // allow TF32 tensor cores in cuBLAS and cuDNN (GPU)
   std::string note;  // printed in the report (e.g. "shortened CPU schedule")
 
   Device resolved_device() const;
