@@ -60,6 +60,40 @@ def flow_train_step(args):
     return {"batch": batch, "hidden": hidden, "parameters": params, **times}
 
 
+def linear_fwd_bwd(args):
+    """One Linear(2048, 2048) of a subnet at batch 96: forward, then the input,
+    weight and bias gradients (differnet_bench's linear_fwd_bwd)."""
+    torch.manual_seed(0)
+    x = torch.randn(96, 2048, device=args.device, requires_grad=True)
+    w = (0.02 * torch.randn(2048, 2048, device=args.device)).requires_grad_()
+    b = (0.02 * torch.randn(2048, device=args.device)).requires_grad_()
+
+    def step():
+        torch.nn.functional.linear(x, w, b).sum().backward()
+
+    return {"batch": 96, "in_features": 2048, "out_features": 2048, **measure(step, args.device, args.warmup, args.repeats)}
+
+
+def adam_step(args):
+    """torch.optim.Adam's step over one 172M-element float32 parameter (fused
+    where this PyTorch has it; foreach otherwise), DifferNet's settings."""
+    n = 8_000_000 if args.quick else 172_000_000
+    p = torch.nn.Parameter(0.02 * torch.randn(n, device=args.device))
+    p.grad = 0.01 * torch.randn(n, device=args.device)
+    kwargs = dict(lr=2e-4, betas=(0.8, 0.8), eps=1e-4, weight_decay=1e-5)
+    variant = "default"
+    if args.device == "cuda":
+        try:
+            optimizer = torch.optim.Adam([p], fused=True, **kwargs)
+            variant = "fused"
+        except (TypeError, RuntimeError):
+            optimizer = torch.optim.Adam([p], **kwargs)
+    else:
+        optimizer = torch.optim.Adam([p], **kwargs)
+    times = measure(optimizer.step, args.device, args.warmup, args.repeats)
+    return {"parameters": n, "torch_variant": variant, **times}
+
+
 def backbone_benchmark(name):
     """bench/torch_backbone_baseline.py's three-scale AlexNet features, with
     differnet_bench's batch: 96, 2 with --quick, or DIFFERNET_BENCH_BACKBONE_BATCH."""
@@ -72,7 +106,9 @@ def backbone_benchmark(name):
     return run
 
 
-BENCHMARKS = {"flow_train_step": flow_train_step,
+BENCHMARKS = {"linear_fwd_bwd": linear_fwd_bwd,
+              "adam_step": adam_step,
+              "flow_train_step": flow_train_step,
               "alexnet3_features_fwd": backbone_benchmark("alexnet3_features_fwd"),
               "alexnet3_features_fwd_input_grad": backbone_benchmark("alexnet3_features_fwd_input_grad")}
 

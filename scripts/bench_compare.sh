@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs differnet_bench and the PyTorch baseline (bench/torch_baseline.py) on the
+# same device in one go and prints the two side by side with ratios.
+#   scripts/bench_compare.sh [--device cpu|cuda] [--filter SUBSTRING] [--quick] [--repeats N]
+# Needs a build (BUILD_DIR, default build) and, for the baseline, a python3
+# with torch (Debian: python3-torch python3-torchvision). Logs: runs/bench/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+device="" filter="" quick="" repeats=5
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) device=$2; shift 2 ;;
+    --filter) filter=$2; shift 2 ;;
+    --quick) quick=--quick; shift ;;
+    --repeats) repeats=$2; shift 2 ;;
+    *) echo "usage: $0 [--device cpu|cuda] [--filter SUBSTRING] [--quick] [--repeats N]" >&2; exit 2 ;;
+  esac
+done
+[ -x "$BUILD_DIR/apps/differnet_bench" ] || { echo "error: build first ($BUILD_DIR/apps/differnet_bench is missing)" >&2; exit 1; }
+device=${device:-$(nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)}
+mkdir -p runs/bench
+ours=runs/bench/differnet-$device.jsonl theirs=runs/bench/torch-$device.jsonl
+"$BUILD_DIR/apps/differnet_bench" --device "$device" --filter "$filter" --repeats "$repeats" $quick | tee "$ours"
+PY=$(command -v python3)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null && PY=/usr/bin/python3
+if "$PY" -c "import torch" 2>/dev/null; then
+  "$PY" bench/torch_baseline.py --device "$device" --filter "$filter" --repeats "$repeats" $quick | tee "$theirs"
+else
+  echo "(no PyTorch for $PY: baseline skipped)" >&2
+  : > "$theirs"
+fi
+echo
+python3 bench/compare.py "$ours" "$theirs"
