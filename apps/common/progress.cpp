@@ -30,7 +30,8 @@ void ProgressBar::draw(bool force) {
   const int decile = int(10 * done_ / total_);
   if (!force) {
     if (tty_ && std::chrono::duration<double>(now - last_draw_).count() < 0.1 && done_ < total_) return;
-    if (!tty_ && decile == last_decile_) return;
+    // Logs get a line per tenth of the work, at most one every 10 s.
+    if (!tty_ && (decile == last_decile_ || std::chrono::duration<double>(now - last_draw_).count() < 10.0)) return;
   }
   last_draw_ = now;
   last_decile_ = decile;

@@ -1,5 +1,6 @@
 // A progress bar on stderr with rate and ETA. On a terminal it redraws one
-// line; otherwise (logs, CI) it prints a line at every tenth of the work.
+// line; otherwise (logs, CI) it prints a line at a tenth of the work at most
+// every 10 seconds, and the final state.
 #pragma once
 #include <chrono>
 #include <string>
