@@ -109,12 +109,13 @@ void im2col(const Conv2dGeometry& g, const T* x, int64_t first, int64_t count, T
           std::fill(dst, dst + g.out_w, T(0));
           continue;
         }
-        const T* row = src + ih * g.in_w - g.pad_w + kw;
+        const T* row = src + ih * g.in_w;
+        const int64_t shift = kw - g.pad_w;  // iw = ow * stride + shift
         std::fill(dst, dst + ow_lo, T(0));
         if (g.stride_w == 1) {
-          std::memcpy(dst + ow_lo, row + ow_lo, sizeof(T) * size_t(ow_hi - ow_lo));
+          std::memcpy(dst + ow_lo, row + ow_lo + shift, sizeof(T) * size_t(ow_hi - ow_lo));
         } else {
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = row[ow * g.stride_w];
+          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = row[ow * g.stride_w + shift];
         }
         std::fill(dst + ow_hi, dst + g.out_w, T(0));
       }
@@ -139,9 +140,10 @@ void col2im(const Conv2dGeometry& g, const T* col, int64_t ld, int64_t first, in
         for (int64_t oh = 0; oh < g.out_h; ++oh) {
           const int64_t ih = oh * g.stride_h - g.pad_h + kh;
           if (ih < 0 || ih >= g.in_h) continue;
-          T* row = dst + ih * g.in_w - g.pad_w + kw;
+          T* row = dst + ih * g.in_w;
+          const int64_t shift = kw - g.pad_w;
           const T* s = src + oh * g.out_w;
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) row[ow * g.stride_w] += s[ow];
+          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) row[ow * g.stride_w + shift] += s[ow];
         }
       }
     }
