@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
+#include "apps/common/blas_setup.h"
 #include "autograd/error.h"
 #include "bench/bench.h"
 
@@ -11,6 +12,7 @@ namespace po = boost::program_options;
 using namespace differnet;
 
 int main(int argc, char** argv) {
+  differnet::app::use_fast_blas_kernels(argc, argv);
   std::string device_name, filter;
   int repeats = 0, warmup = 0;
   po::options_description options("differnet_bench: DifferNet micro and pipeline benchmarks (JSON lines on stdout)");

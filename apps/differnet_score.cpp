@@ -20,6 +20,7 @@
 #include "apps/common/npy.h"
 #include "apps/common/options.h"
 #include "apps/common/scoring.h"
+#include "apps/common/blas_setup.h"
 #include "autograd/error.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -74,6 +75,7 @@ int metadata_int(const weights::Metadata& m, const std::string& key, int fallbac
 }  // namespace
 
 int main(int argc, char** argv) {
+  differnet::app::use_fast_blas_kernels(argc, argv);
   std::string model_path, weights_path, device_name, maps_dir, dump_dir, on_bad;
   std::vector<std::string> inputs;
   double threshold = NAN;

@@ -15,6 +15,7 @@
 #include "apps/common/json.h"
 #include "apps/common/options.h"
 #include "apps/common/report.h"
+#include "apps/common/blas_setup.h"
 #include "autograd/error.h"
 #include "data/dataset.h"
 #include "weights/file_io.h"
@@ -49,6 +50,7 @@ void print_table(const std::vector<CategoryResult>& rows) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  differnet::app::use_fast_blas_kernels(argc, argv);
   TrainOptions options;
   try {
     if (!parse_train_options(argc, argv, options)) return 0;

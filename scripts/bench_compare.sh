@@ -19,6 +19,12 @@ while [ $# -gt 0 ]; do
 done
 [ -x "$BUILD_DIR/apps/differnet_bench" ] || { echo "error: build first ($BUILD_DIR/apps/differnet_bench is missing)" >&2; exit 1; }
 device=${device:-$(nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)}
+# Both sides on the same OpenBLAS kernels: the choice differnet's programs make
+# for themselves (apps/common/blas_setup.h), made here for PyTorch too.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  if grep -qw avx512bw /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
+  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
+fi
 mkdir -p runs/bench
 ours=runs/bench/differnet-$device.jsonl theirs=runs/bench/torch-$device.jsonl
 "$BUILD_DIR/apps/differnet_bench" --device "$device" --filter "$filter" --repeats "$repeats" $quick | tee "$ours"
