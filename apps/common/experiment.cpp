@@ -400,10 +400,13 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
   // ---- decision threshold: 99th percentile of training-image scores ----
   {
     StageTimer t(stages, "evaluation", device);
-    // The first (at most 8) of the test transforms: cheaper, and the score's scale is the same.
-    const std::vector<double> some(angles.begin(), angles.begin() + std::min<long>(long(angles.size()), 8));
-    const Tensor f = features_of(model, train_cache, with_angles(train_rows, some), int(some.size()), "training scores");
-    result.threshold = quantile(scores_of(model, f, int(some.size()), train_cache.paths()), 0.99);
+    if (pool_features.defined()) {  // the pool's K random transforms per image: no new features needed
+      result.threshold = quantile(scores_of(model, pool_features, o.feature_pool, train_cache.paths()), 0.99);
+    } else {  // the first (at most 8) of the test transforms: cheaper, and the score's scale is the same
+      const std::vector<double> some(angles.begin(), angles.begin() + std::min<long>(long(angles.size()), 8));
+      const Tensor f = features_of(model, train_cache, with_angles(train_rows, some), int(some.size()), "training scores");
+      result.threshold = quantile(scores_of(model, f, int(some.size()), train_cache.paths()), 0.99);
+    }
   }
 
   // ---- localisation (paper eq. 7) and pixel AUROC ----
