@@ -1,9 +1,10 @@
 // train_mvtec's experiment end to end on a tiny synthetic set on the CPU:
 // every output is written, differnet_score's computation reproduces the scores,
-// and an interrupted-and-resumed run ends with the same scores as an
-// uninterrupted one. The backbone has random weights (no download needed).
+// an interrupted-and-resumed run ends with the same scores as an
+// uninterrupted one, and the non-finite guard stops or skips a bad batch. The backbone has random weights (no download needed).
 #define BOOST_TEST_MODULE app_end_to_end
 #include <boost/test/unit_test.hpp>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -145,6 +146,35 @@ BOOST_AUTO_TEST_CASE(same_seed_same_scores_and_resume_matches) {
   BOOST_CHECK(scores(resumed) == scores(straight));
   BOOST_CHECK_EQUAL(resumed.epochs.size(), straight.epochs.size());
   BOOST_CHECK_EQUAL(resumed.categories[0].auroc_last, straight.categories[0].auroc_last);
+}
+
+BOOST_AUTO_TEST_CASE(nonfinite_guard_stops_or_skips) {
+  // Inject a NaN into the features of global step 4 (epoch 2, step 2: 3 steps per epoch).
+  TrainOptions o = options;
+  o.meta_epochs = 1;
+  o.localize = "none";
+  o.batch_hook = [](Tensor& features, long step) {
+    if (step == 4) {
+      features = features.clone();
+      features.data<float>()[5] = NAN;
+    }
+  };
+  try {
+    run_experiment(o, {"synthetic"}, root + "/nan-stop");
+    BOOST_ERROR("a NaN batch did not stop the run");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    BOOST_CHECK_NE(m.find("non-finite value in the batch's features at epoch 2, step 2"), std::string::npos);
+    BOOST_CHECK_NE(m.find("synthetic/train/good/"), std::string::npos);  // the batch's images are named
+  }
+  BOOST_CHECK(exists(root + "/nan-stop/nonfinite-epoch2-step2.safetensors"));
+  BOOST_CHECK(!exists(root + "/nan-stop/results.json"));
+
+  o.on_nonfinite = "skip";
+  const ExperimentResult r = run_experiment(o, {"synthetic"}, root + "/nan-skip");
+  BOOST_CHECK_EQUAL(r.skipped_batches, 1);
+  BOOST_CHECK_EQUAL(read(root + "/nan-skip/results.json").find("nan"), std::string::npos);
+  for (const auto& s : r.scores) BOOST_CHECK(std::isfinite(s.score));
 }
 
 BOOST_AUTO_TEST_CASE(bad_setups_fail_clearly) {

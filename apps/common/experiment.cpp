@@ -34,6 +34,8 @@
 #include "kernels/kernels.h"
 #include "kernels/profile.h"
 #include "weights/file_io.h"
+#include "weights/safetensors.h"
+#include "weights/tensor_convert.h"
 
 namespace differnet::app {
 namespace {
@@ -139,6 +141,32 @@ std::vector<uint8_t> mask_at(const std::string& mask_path, int size) {
       out[size_t(y) * size_t(size) + size_t(x)] = m.at(sx, sy, 0) > data::kMaskThreshold ? 1 : 0;
     }
   return out;
+}
+
+bool finite_sum(const Tensor& t) { return std::isfinite(sum(t).item()); }
+
+// The first non-finite quantity of a training step, checked before the
+// update (after the batch's features): the loss, then the gradients (one reduction over the flat buffer;
+// the parameter is named only when it fails). "" when all are finite.
+std::string find_nonfinite(double loss, const DifferNetFlow& flow, const Adam& adam) {
+  if (!std::isfinite(loss)) return "the loss";
+  if (finite_sum(adam.flat_gradients()) && finite_sum(adam.flat_parameters())) return "";
+  for (const auto& [name, p] : flow.named_parameters()) {
+    if (!finite_sum(p)) return "parameter flow." + name;
+    if (p.has_grad() && !finite_sum(p.grad())) return "the gradient of flow." + name;
+  }
+  return "the gradients";
+}
+
+// A small record of a failed step: the batch's features, what failed, where, and the images.
+void write_fault_dump(const std::string& path, const Tensor& features, const std::string& fault,
+                      const std::string& where, const std::string& images) {
+  try {
+    weights::write_safetensors(path, {{"features", weights::to_raw(features)}},
+                               {{"fault", fault}, {"where", where}, {"images", images}});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: could not write the fault dump %s: %s\n", path.c_str(), e.what());
+  }
 }
 
 CategoryResult evaluate_category(const std::string& name, const std::vector<TestImage>& test,
@@ -333,16 +361,35 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
         if (o.feature_pool > 0) feats = index_select(pool_features, 0, batch_pool_rows[size_t(b)]);
         else feats = model.features(prefetch->next()->images);
       }
+      if (o.batch_hook) o.batch_hook(feats, long(epoch) * steps_per_epoch + b);
       double loss;
+      std::string fault;
       {
         StageTimer t(stages, "flow", device);
-        loss = model.train_step(feats, adam).item();
+        if (!finite_sum(feats)) {
+          fault = "the batch's features";
+          loss = NAN;
+        } else {
+          loss = model.loss_and_gradients(feats, adam).item();
+          fault = find_nonfinite(loss, model.flow(), adam);
+        }
+        if (fault.empty()) adam.step();
       }
-      if (!std::isfinite(loss)) {
+      if (!fault.empty()) {
         std::string paths;
         for (int r : batch_rows[size_t(b)]) paths += "\n  " + train_cache.paths().at(size_t(r));
-        throw Error("non-finite training loss (" + std::to_string(loss) + ") at epoch " + std::to_string(epoch + 1) +
-                    ", step " + std::to_string(b + 1) + "; the batch's images:" + paths);
+        const std::string where = "epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(b + 1);
+        const std::string dump = out_dir + "/nonfinite-epoch" + std::to_string(epoch + 1) + "-step" +
+                                 std::to_string(b + 1) + ".safetensors";
+        write_fault_dump(dump, feats, fault, where, paths);
+        if (o.on_nonfinite == "stop")
+          throw Error("non-finite value in " + fault + " at " + where + " (dump: " + dump + "); the batch's images:" +
+                      paths + "\n(--on-nonfinite skip skips such batches; a lower --lr may help)");
+        std::fprintf(stderr, "\nwarning: skipped the batch at %s: non-finite value in %s (dump: %s)\n", where.c_str(),
+                     fault.c_str(), dump.c_str());
+        ++result.skipped_batches;
+        adam.zero_grad();
+        loss = 0;  // a skipped batch adds nothing to the epoch's loss
       }
       progress.epoch_loss_sum += loss;
       progress.step_in_epoch = b + 1;
@@ -517,6 +564,7 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
   results["train_images"] = n_train;
   results["test_images"] = int(test.size());
   results["threshold"] = result.threshold;
+  results["skipped_batches"] = result.skipped_batches;
   Json epochs = Json::array();
   for (const auto& e : result.epochs) {
     Json j = Json::object();

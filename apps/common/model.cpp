@@ -57,12 +57,11 @@ Tensor DifferNetModel::features(const Tensor& images) const {
   return extractor_->forward(images);
 }
 
-Tensor DifferNetModel::train_step(const Tensor& features, Adam& optimizer) const {
+Tensor DifferNetModel::loss_and_gradients(const Tensor& features, Adam& optimizer) const {
   optimizer.zero_grad();
   const FlowOutput out = flow_->forward(features);
   Tensor loss = nll_loss(out.z, out.log_jac_det);  // paper eq. 4
   loss.backward();
-  optimizer.step();
   return loss.detach();
 }
 

@@ -36,8 +36,10 @@ class DifferNetModel {
 
   // Images [N, 3, S, S] (normalised) -> features [N, dims], frozen, no tape.
   Tensor features(const Tensor& images) const;
-  // One optimisation step of the flow on a batch of features (paper eq. 4); returns the loss tensor (on the device).
-  Tensor train_step(const Tensor& features, Adam& optimizer) const;
+  // Zeroes the gradients, computes the NLL (paper eq. 4) of a batch of
+  // features and back-propagates it into the flow's gradients; returns the loss
+  // (on the device). The caller checks it and calls optimizer.step().
+  Tensor loss_and_gradients(const Tensor& features, Adam& optimizer) const;
   // z of a batch of features, no tape.
   Tensor latents(const Tensor& features) const;
   // The gradient of the NLL of the T transforms of one image with respect to

@@ -97,6 +97,8 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o) {
       ("localize-transforms", po::value(&o.localize_transforms)->default_value(o.localize_transforms), "T fixed rotations per defect map (paper eq. 7)")
       ("max-maps", po::value(&o.max_maps)->default_value(o.max_maps), "at most this many heat-map/overlay PNG pairs")
       ("report-images", po::value(&o.report_images)->default_value(o.report_images), "overlays shown in report.html")
+      ("on-nonfinite", po::value(&o.on_nonfinite)->default_value(o.on_nonfinite),
+       "a non-finite loss or gradient: stop (after writing OUT/nonfinite-*.safetensors), or skip the batch with a warning")
       ("on-bad-image", po::value(&o.on_bad_image)->default_value(o.on_bad_image), "an unreadable image: stop, or skip with a warning")
       ("resume", po::bool_switch(&o.resume), "continue from OUT/checkpoint.safetensors")
       ("stop-after-steps", po::value(&o.stop_after_steps)->default_value(0),
@@ -155,6 +157,8 @@ void validate(const TrainOptions& o) {
                   "--localize must be none, defective or all, got '", o.localize, "'");
   DIFFERNET_CHECK(o.on_bad_image == "stop" || o.on_bad_image == "skip", "--on-bad-image must be stop or skip, got '",
                   o.on_bad_image, "'");
+  DIFFERNET_CHECK(o.on_nonfinite == "stop" || o.on_nonfinite == "skip", "--on-nonfinite must be stop or skip, got '",
+                  o.on_nonfinite, "'");
   if (!o.device.empty()) parse_device(o.device);
   DIFFERNET_CHECK(!o.out_dir.empty(), "--out must not be empty");
 }

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "autograd/dtype.h"
+#include <functional>
+
+#include "autograd/tensor.h"
 
 namespace differnet::app {
 
@@ -46,6 +48,10 @@ struct TrainOptions {
   bool profile = false;
   bool tf32 = false;  // allow TF32 tensor cores in cuBLAS and cuDNN (GPU)
   std::string note;  // printed in the report (e.g. "shortened CPU schedule")
+  std::string on_nonfinite = "stop";  // a non-finite loss or gradient: stop, or skip the batch (with a warning)
+  // For tests: called with each training batch's features and the global step
+  // number before the step (to inject faults). Not settable from the command line.
+  std::function<void(Tensor& features, long step)> batch_hook;
 
   Device resolved_device() const;
   bool jitter_for(const std::string& category_name) const;
