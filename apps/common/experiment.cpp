@@ -41,6 +41,7 @@ namespace differnet::app {
 namespace {
 
 std::atomic<bool> g_interrupted{false};
+std::string g_stage = "setup";  // the last stage entered, for out-of-memory messages
 extern "C" void on_interrupt(int) { g_interrupted = true; }
 
 void synchronize(Device device) {
@@ -57,7 +58,9 @@ class StageTimer {
  public:
   StageTimer(std::map<std::string, double>& totals, std::string stage, Device device)
       : totals_(totals), stage_(std::move(stage)), device_(device), range_(stage_.c_str()),
-        start_(std::chrono::steady_clock::now()) {}
+        start_(std::chrono::steady_clock::now()) {
+    g_stage = stage_;
+  }
   ~StageTimer() {
     synchronize(device_);
     totals_[stage_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -202,8 +205,26 @@ void install_interrupt_handlers() {
   std::signal(SIGTERM, on_interrupt);
 }
 
+namespace {
+ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vector<std::string>& categories,
+                                          const std::string& out_dir);
+}
+
 ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::string>& categories,
                                 const std::string& out_dir) {
+  try {
+    return run_experiment_unguarded(o, categories, out_dir);
+  } catch (const OutOfMemory& e) {
+    throw OutOfMemory(std::string(e.what()) + "\n  while computing '" + g_stage + "' with --batch-size " +
+                      std::to_string(o.batch_size) + " x " + std::to_string(o.train_transforms) +
+                      " transforms: try --batch-size " + std::to_string(std::max(1, o.batch_size / 2)) +
+                      (o.hidden > 512 ? " or a smaller --hidden" : ""));
+  }
+}
+
+namespace {
+ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vector<std::string>& categories,
+                                          const std::string& out_dir) {
   ExperimentResult result;
   result.out_dir = out_dir;
   auto& stages = result.stage_seconds;
@@ -635,5 +656,7 @@ ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::st
   write_report_html(out_dir + "/report.html", rep);
   return result;
 }
+
+}  // namespace
 
 }  // namespace differnet::app
