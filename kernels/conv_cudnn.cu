@@ -1,6 +1,7 @@
 // CUDA convolution through cuDNN's convolution API (forward, backward-data,
-// backward-filter) in float32 with FMA math (no TF32: the GPU agrees with the
-// CPU reference to float32 rounding).
+// backward-filter) in float32 with FMA math by default (no TF32: the GPU
+// agrees with the CPU reference to float32 rounding); with --tf32
+// (kernels/profile.h) cuDNN may use TF32 tensor cores.
 //
 // A plan (descriptors and the algorithm of each direction) is made once per
 // geometry and kept; the algorithms are the fastest cudnnFind*AlgorithmEx
@@ -13,6 +14,7 @@
 #include "kernels/conv.h"
 #include "kernels/cuda_allocator.h"
 #include "kernels/cuda_check.h"
+#include "kernels/profile.h"
 
 namespace differnet::kernels::cuda {
 namespace {
@@ -48,7 +50,7 @@ struct Plan {
   cudnnConvolutionBwdFilterAlgo_t filter_algo{};
   size_t forward_bytes = 0, data_bytes = 0, filter_bytes = 0;
 
-  explicit Plan(const Conv2dGeometry& g) {
+  Plan(const Conv2dGeometry& g, bool tf32) {
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias));
@@ -63,7 +65,7 @@ struct Plan {
                                            int(g.in_channels), int(g.kernel_h), int(g.kernel_w)));
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, int(g.pad_h), int(g.pad_w), int(g.stride_h), int(g.stride_w), 1,
                                                 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   }
   ~Plan() {
     cudnnDestroyTensorDescriptor(x);
@@ -77,17 +79,17 @@ struct Plan {
 };
 
 using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t>;
+                           int64_t, bool>;
 
 // The cached plan of this geometry (made on first use). Plans live for the process.
 Plan& plan_for(const Conv2dGeometry& g) {
   static std::mutex mutex;
   static std::map<PlanKey, std::unique_ptr<Plan>> plans;
   const PlanKey key{g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w,
-                    g.stride_h, g.stride_w, g.pad_h, g.pad_w};
+                    g.stride_h, g.stride_w, g.pad_h, g.pad_w, allow_tf32()};
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = plans[key];
-  if (!slot) slot = std::make_unique<Plan>(g);
+  if (!slot) slot = std::make_unique<Plan>(g, std::get<11>(key));
   return *slot;
 }
 
