@@ -7,6 +7,7 @@
 #include "apps/common/blas_setup.h"
 #include "autograd/error.h"
 #include "bench/bench.h"
+#include "kernels/profile.h"
 
 namespace po = boost::program_options;
 using namespace differnet;
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
       "filter", po::value(&filter)->default_value(""), "run only benchmarks whose name contains this")(
       "repeats", po::value(&repeats)->default_value(5), "timed repeats (the median is reported)")(
       "warmup", po::value(&warmup)->default_value(1), "untimed runs before timing")(
-      "quick", "smaller problem sizes (smoke test)")("list", "list the benchmark names and exit");
+      "quick", "smaller problem sizes (smoke test)")("tf32", "GPU: allow TF32 tensor cores in cuBLAS/cuDNN (rows get variant \"tf32\")")("list", "list the benchmark names and exit");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, options), vm);
@@ -36,12 +37,15 @@ int main(int argc, char** argv) {
     }
     DIFFERNET_CHECK(repeats > 0 && warmup >= 0, "--repeats must be > 0 and --warmup >= 0");
     const Device device = parse_device(device_name);
+    const bool tf32 = vm.count("tf32") > 0;
+    kernels::set_allow_tf32(tf32);
     if (device == Device::CUDA)
       DIFFERNET_CHECK(cuda_available(), "--device cuda: ", cuda_unavailable_reason());
     int ran = 0, failed = 0;
     for (const auto& b : bench::registry()) {
       if (b.name.find(filter) == std::string::npos) continue;
       bench::BenchState state(b.name, device, warmup, repeats, vm.count("quick") > 0);
+      if (tf32) state.set("variant", "tf32");
       try {
         b.run(state);
         if (state.measured()) std::cout << state.json_line() << std::endl;
