@@ -19,7 +19,7 @@ FlowConfig flow_config(const ModelConfig& c, int64_t dims) {
 
 std::shared_ptr<FeatureExtractor> make_extractor(const ModelConfig& c, const std::string& weights_path, Device device) {
   auto backbone = make_backbone(c.backbone, c.seed, DType::Float32, Device::CPU);
-  load_backbone_weights(*backbone, weights_path);
+  if (!weights_path.empty()) load_backbone_weights(*backbone, weights_path);  // "": random (benchmarks)
   backbone->to(device);
   return std::make_shared<FeatureExtractor>(backbone, c.image_size, c.scales);
 }

@@ -26,7 +26,8 @@ struct ModelConfig {
 
 class DifferNetModel {
  public:
-  // A new model: backbone weights from `weights_path`, a freshly initialised flow.
+  // A new model: backbone weights from `weights_path` (an empty path keeps the
+  // backbone's random initialisation: for benchmarks), a freshly initialised flow.
   DifferNetModel(const ModelConfig& config, const std::string& weights_path, Device device);
   // A trained model from model.safetensors (flow + configuration in __metadata__).
   static std::unique_ptr<DifferNetModel> load(const std::string& model_path, const std::string& weights_path,
