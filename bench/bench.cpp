@@ -8,6 +8,7 @@
 
 #include "autograd/error.h"
 #include "kernels/kernels.h"
+#include "weights/json.h"
 
 namespace differnet::bench {
 
@@ -38,14 +39,6 @@ void BenchState::measure(const std::function<void()>& fn) {
 }
 
 namespace {
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
 std::string number(double v) {
   if (!std::isfinite(v)) return "null";
   std::ostringstream os;
@@ -60,11 +53,11 @@ std::string BenchState::json_line() const {
   std::sort(t.begin(), t.end());
   const double median = t.empty() ? NAN : (t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]));
   std::ostringstream os;
-  os << "{\"bench\": \"" << json_escape(name_) << "\", \"device\": \"" << device_name(device_)
+  os << "{\"bench\": " << weights::json_quote(name_) << ", \"device\": \"" << device_name(device_)
      << "\", \"impl\": \"differnet\", \"median_ms\": " << number(median)
      << ", \"min_ms\": " << number(t.empty() ? NAN : t.front()) << ", \"repeats\": " << t.size();
-  for (const auto& [k, v] : numbers_) os << ", \"" << json_escape(k) << "\": " << number(v);
-  for (const auto& [k, v] : strings_) os << ", \"" << json_escape(k) << "\": \"" << json_escape(v) << "\"";
+  for (const auto& [k, v] : numbers_) os << ", " << weights::json_quote(k) << ": " << number(v);
+  for (const auto& [k, v] : strings_) os << ", " << weights::json_quote(k) << ": " << weights::json_quote(v);
   if (flops_ > 0) os << ", \"gflop_per_s\": " << number(flops_ / (median * 1e-3) / 1e9);
   if (bytes_ > 0) os << ", \"gb_per_s\": " << number(bytes_ / (median * 1e-3) / 1e9);
   os << "}";

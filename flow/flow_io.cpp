@@ -1,5 +1,7 @@
 #include "flow/flow_io.h"
 
+#include "weights/tensor_convert.h"
+
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -13,16 +15,6 @@ const char* const kConfigKeys[] = {"format", "dims", "hidden", "blocks", "alpha"
 
 std::string param_key(const std::string& name) { return "flow." + name; }
 std::string perm_key(int64_t k) { return "flow." + std::to_string(k) + ".perm"; }
-
-weights::RawTensor to_raw(const Tensor& t) {
-  const Tensor host = t.to(Device::CPU);
-  weights::RawTensor raw;
-  raw.dtype = host.dtype() == DType::Float64 ? weights::DType::F64 : weights::DType::F32;
-  raw.shape = host.shape();
-  raw.data.resize(host.nbytes());
-  std::memcpy(raw.data.data(), host.raw_data(), host.nbytes());  // little-endian hosts only, as the format
-  return raw;
-}
 
 std::string format_double(double v) {
   std::ostringstream os;
@@ -102,31 +94,6 @@ std::vector<int64_t> read_permutation(const weights::RawTensor& t, const std::st
   return perm;
 }
 
-// Copies a float32/float64 file tensor into the parameter, after checking shape and values.
-void load_parameter(const weights::RawTensor& raw, const std::string& name, Tensor& param, const std::string& path) {
-  DIFFERNET_CHECK(raw.dtype == weights::DType::F32 || raw.dtype == weights::DType::F64, path, ": tensor '", name,
-                  "' has dtype ", weights::dtype_name(raw.dtype), ", expected float32 or float64");
-  DIFFERNET_CHECK(raw.shape == param.shape(), path, ": tensor '", name, "' has shape ",
-                  weights::shape_string(raw.shape), ", expected ", shape_str(param.shape()));
-  const int64_t n = param.numel();
-  std::vector<double> values(static_cast<size_t>(n));
-  if (raw.dtype == weights::DType::F32) {
-    std::vector<float> f(static_cast<size_t>(n));
-    std::memcpy(f.data(), raw.data.data(), f.size() * sizeof(float));
-    for (size_t i = 0; i < f.size(); ++i) values[i] = f[i];
-  } else {
-    std::memcpy(values.data(), raw.data.data(), values.size() * sizeof(double));
-  }
-  for (size_t i = 0; i < values.size(); ++i)
-    DIFFERNET_CHECK(std::isfinite(values[i]), path, ": tensor '", name, "' holds a non-finite value (", values[i],
-                    ") at element ", i);
-  if (param.dtype() == DType::Float64) {
-    param.copy_(Tensor::from_vector(values, param.shape()));
-  } else {
-    param.copy_(Tensor::from_vector(std::vector<float>(values.begin(), values.end()), param.shape()));
-  }
-}
-
 }  // namespace
 
 void save_flow(const std::string& path, const DifferNetFlow& flow, const weights::Metadata& extra_metadata) {
@@ -153,7 +120,7 @@ void save_flow(const std::string& path, const DifferNetFlow& flow, const weights
     tensors.emplace_back(perm_key(k), std::move(raw));
     const std::string block_prefix = std::to_string(k) + ".";
     for (; next < params.size() && params[next].first.compare(0, block_prefix.size(), block_prefix) == 0; ++next)
-      tensors.emplace_back(param_key(params[next].first), to_raw(params[next].second));
+      tensors.emplace_back(param_key(params[next].first), weights::to_raw(params[next].second));
   }
   weights::write_safetensors(path, tensors, meta);
 }
@@ -179,7 +146,10 @@ std::shared_ptr<DifferNetFlow> load_flow(const std::string& path, DType dtype, D
   for (auto& [name, param] : flow->named_parameters()) {
     const std::string key = param_key(name);
     expected.insert(key);
-    load_parameter(require_tensor(file.tensors, key, path), key, param, path);
+    const weights::RawTensor& raw = require_tensor(file.tensors, key, path);
+    DIFFERNET_CHECK(raw.dtype == weights::DType::F32 || raw.dtype == weights::DType::F64, path, ": tensor '", key,
+                    "' has dtype ", weights::dtype_name(raw.dtype), ", expected float32 or float64");
+    weights::copy_into(raw, param, path + ": tensor '" + key + "'");
   }
   for (const auto& [name, raw] : file.tensors)
     DIFFERNET_CHECK(expected.count(name), path, ": unexpected tensor '", name, "' (not part of a flow with ",

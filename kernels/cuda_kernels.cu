@@ -5,6 +5,7 @@
 
 #include "kernels/cuda_allocator.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/kernels.h"
 #include "kernels/profile.h"
 
@@ -44,16 +45,6 @@ const char* curand_status_name(curandStatus_t s) {
 namespace differnet::kernels::cuda {
 namespace {
 
-constexpr int kBlock = 256;
-
-unsigned grid_for(int64_t n) {
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  return unsigned(blocks < 65535 * 8 ? (blocks > 0 ? blocks : 1) : 65535 * 8);
-}
-
-// Grid-stride loop: correct for any n, whatever the grid size.
-#define GRID_STRIDE_LOOP(i, n) \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
 
 template <UnaryOp op>
 __global__ void unary_kernel(const float* x, float* y, int64_t n, float alpha) {

@@ -1,17 +1,12 @@
 // CUDA twins of the max-pooling loops of pool_cpu.cpp: one thread per output
 // (forward) or per input pixel (backward, gather form: deterministic).
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/pool.h"
 
 namespace differnet::kernels::cuda {
 namespace {
 
-constexpr int kBlock = 256;
-
-unsigned blocks_for(int64_t n) {
-  const int64_t b = (n + kBlock - 1) / kBlock;
-  return unsigned(b < 65535 * 8 ? (b > 0 ? b : 1) : 65535 * 8);
-}
 
 __global__ void max_pool2d_kernel(Pool2dGeometry g, const float* x, float* y) {
   const int64_t out_plane = int64_t(g.out_h) * g.out_w, in_plane = int64_t(g.in_h) * g.in_w;
@@ -39,14 +34,14 @@ __global__ void max_pool2d_backward_kernel(Pool2dGeometry g, const float* x, con
 void max_pool2d(const Pool2dGeometry& g, const float* x, float* y) {
   const int64_t n = g.planes * g.out_h * g.out_w;
   if (n == 0) return;
-  max_pool2d_kernel<<<blocks_for(n), kBlock>>>(g, x, y);
+  max_pool2d_kernel<<<grid_for(n), kBlock>>>(g, x, y);
   CUDA_CHECK_LAUNCH("max_pool2d_kernel");
 }
 
 void max_pool2d_backward(const Pool2dGeometry& g, const float* x, const float* gy, float* gx) {
   const int64_t n = g.planes * g.in_h * g.in_w;
   if (n == 0) return;
-  max_pool2d_backward_kernel<<<blocks_for(n), kBlock>>>(g, x, gy, gx);
+  max_pool2d_backward_kernel<<<grid_for(n), kBlock>>>(g, x, gy, gx);
   CUDA_CHECK_LAUNCH("max_pool2d_backward_kernel");
 }
 

@@ -32,14 +32,14 @@ Tensor to_tensor(const RawTensor& raw, const std::string& what) {
 }
 
 void copy_into(const RawTensor& raw, Tensor& dst, const std::string& what, bool require_finite) {
-  DIFFERNET_CHECK(raw.shape == dst.shape(), what, ": shape ", shape_string(raw.shape), " does not match the expected ",
+  DIFFERNET_CHECK(raw.shape == dst.shape(), what, " has shape ", shape_string(raw.shape), ", expected ",
                   shape_str(dst.shape()));
   Tensor t = to_tensor(raw, what).to(dst.dtype());
   if (require_finite) {
     const int64_t n = t.numel();
     for (int64_t i = 0; i < n; ++i) {
       const double v = t.dtype() == differnet::DType::Float64 ? t.data<double>()[i] : double(t.data<float>()[i]);
-      DIFFERNET_CHECK(std::isfinite(v), what, ": non-finite value (", v, ") at element ", i);
+      DIFFERNET_CHECK(std::isfinite(v), what, " holds a non-finite value (", v, ") at element ", i);
     }
   }
   dst.copy_(t);

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "autograd/error.h"
+#include "weights/json.h"
 
 namespace differnet::app {
 
@@ -27,28 +28,6 @@ Json& Json::operator[](const std::string& key) {
   return members_.back().second;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += char(c);
-        }
-    }
-  }
-  return out;
-}
-
 void Json::dump_to(std::string& out, int indent, int depth) const {
   const std::string pad = indent > 0 ? "\n" + std::string(size_t(indent * (depth + 1)), ' ') : "";
   const std::string close_pad = indent > 0 ? "\n" + std::string(size_t(indent * depth), ' ') : "";
@@ -67,7 +46,7 @@ void Json::dump_to(std::string& out, int indent, int depth) const {
       }
       break;
     }
-    case Kind::String: out += "\"" + json_escape(string_) + "\""; break;
+    case Kind::String: out += weights::json_quote(string_); break;
     case Kind::Array:
       if (items_.empty()) {
         out += "[]";
@@ -87,7 +66,7 @@ void Json::dump_to(std::string& out, int indent, int depth) const {
       }
       out += "{";
       for (size_t i = 0; i < members_.size(); ++i) {
-        out += (i ? "," : "") + pad + "\"" + json_escape(members_[i].first) + "\": ";
+        out += (i ? "," : "") + pad + weights::json_quote(members_[i].first) + ": ";
         members_[i].second.dump_to(out, indent, depth + 1);
       }
       out += close_pad + "}";

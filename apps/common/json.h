@@ -42,6 +42,4 @@ class Json {
   std::vector<std::pair<std::string, Json>> members_;
 };
 
-std::string json_escape(const std::string& s);
-
 }  // namespace differnet::app
