@@ -1,5 +1,7 @@
 #include "layers/state_dict.h"
 
+#include "weights/tensor_convert.h"
+
 #include <map>
 #include <set>
 #include <sstream>
@@ -60,11 +62,7 @@ void load_state_dict(Module& module, const weights::RawTensorMap& tensors, const
     throw Error(os.str());
   }
   // Nothing is written unless everything matches.
-  for (auto& [param, raw] : copies) {
-    Tensor values = Tensor::from_vector(weights::as_float32(*raw), raw->shape);
-    if (param.dtype() != DType::Float32) values = values.to(param.dtype());
-    param.copy_(values);
-  }
+  for (auto& [param, raw] : copies) weights::copy_into(*raw, param, "'" + source_name + "': tensor " + param.name());
 }
 
 }  // namespace differnet
