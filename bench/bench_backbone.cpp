@@ -4,7 +4,7 @@
 // Batch 96 (the paper's training batch) by default; --quick: 2 images;
 // DIFFERNET_BENCH_BACKBONE_BATCH=N picks another (a 2-core CPU takes seconds
 // per image at 96). Divide median_ms by "batch" for the time per image.
-// bench/torch_backbone_baseline.py times the same in PyTorch.
+// bench/torch_baseline.py (--filter alexnet3) times the same in PyTorch.
 #include <cstdlib>
 
 #include "autograd/grad_mode.h"

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch (eager) baseline of differnet_bench's flow_train_step: the paper's
+"""PyTorch (eager) baselines of differnet_bench's benchmarks: linear_fwd_bwd,
+adam_step, the three-scale AlexNet features, and flow_train_step: the paper's
 flow (8 blocks, 768 features, hidden 2048, 172M parameters), batch 96,
 forward + NLL (paper eq. 4) + backward + Adam (lr 2e-4, betas 0.8, eps 1e-4,
 weight decay 1e-5). The flow module is scripts/make_flow_golden.py's.
@@ -94,23 +95,49 @@ def adam_step(args):
     return {"parameters": n, "torch_variant": variant, **times}
 
 
-def backbone_benchmark(name):
-    """bench/torch_backbone_baseline.py's three-scale AlexNet features, with
-    differnet_bench's batch: 96, 2 with --quick, or DIFFERNET_BENCH_BACKBONE_BATCH."""
+def three_scale_features(features, x):
+    """DifferNet's extractor: the input and its nearest-neighbour resizes to 1/2
+    and 1/4, each through AlexNet `features`, globally average-pooled, concatenated."""
+    import torch.nn.functional as F
+    out = []
+    for k in range(3):
+        scaled = x if k == 0 else F.interpolate(x, size=(x.shape[2] >> k, x.shape[3] >> k))
+        out.append(features(scaled).mean(dim=(2, 3)))
+    return torch.cat(out, 1)
+
+
+def alexnet3(input_gradient):
+    """Three-scale torchvision AlexNet features (random weights, frozen) of a
+    batch at 448: forward under no_grad, or forward + backward of
+    sum(features * w) to the input pixels. differnet_bench's batch: 96, 2 with
+    --quick, or DIFFERNET_BENCH_BACKBONE_BATCH."""
     def run(args):
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        import torch_backbone_baseline  # noqa: E402  (imports torchvision only when asked)
+        import torchvision  # only when asked
         batch = int(os.environ.get("DIFFERNET_BENCH_BACKBONE_BATCH", 2 if args.quick else 96))
-        sub = argparse.Namespace(device=args.device, batch=batch, repeats=args.repeats, warmup=args.warmup)
-        return torch_backbone_baseline.BENCHMARKS[name](sub)
+        torch.manual_seed(0)
+        features = torchvision.models.alexnet().features.to(args.device).eval()
+        for p in features.parameters():
+            p.requires_grad_(False)
+        x = torch.randn(batch, 3, 448, 448, device=args.device, requires_grad=input_gradient)
+        w = torch.randn(batch, 768, device=args.device)
+
+        def step():
+            if input_gradient:
+                x.grad = None
+                (three_scale_features(features, x) * w).sum().backward()
+            else:
+                with torch.no_grad():
+                    three_scale_features(features, x)
+
+        return {"batch": batch, "image_size": 448, **measure(step, args.device, args.warmup, args.repeats)}
     return run
 
 
 BENCHMARKS = {"linear_fwd_bwd": linear_fwd_bwd,
               "adam_step": adam_step,
               "flow_train_step": flow_train_step,
-              "alexnet3_features_fwd": backbone_benchmark("alexnet3_features_fwd"),
-              "alexnet3_features_fwd_input_grad": backbone_benchmark("alexnet3_features_fwd_input_grad")}
+              "alexnet3_features_fwd": alexnet3(False),
+              "alexnet3_features_fwd_input_grad": alexnet3(True)}
 
 
 def main():
@@ -120,7 +147,10 @@ def main():
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--filter", default="")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     for name, bench in BENCHMARKS.items():
         if args.filter not in name:
             continue
