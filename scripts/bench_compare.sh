@@ -31,7 +31,8 @@ ours=runs/bench/differnet-$device.jsonl theirs=runs/bench/torch-$device.jsonl
 PY=$(command -v python3)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null && PY=/usr/bin/python3
 if "$PY" -c "import torch" 2>/dev/null; then
-  "$PY" bench/torch_baseline.py --device "$device" --filter "$filter" --repeats "$repeats" $quick | tee "$theirs"
+  # torch may default to 1 thread on VMs: give it every core, as OpenMP gives ours
+  "$PY" bench/torch_baseline.py --device "$device" --filter "$filter" --repeats "$repeats" --threads "$(nproc)" $quick | tee "$theirs"
 else
   echo "(no PyTorch for $PY: baseline skipped)" >&2
   : > "$theirs"
