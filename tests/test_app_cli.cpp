@@ -1,0 +1,77 @@
+// The programs' command lines: --help, bad flags and bad inputs give a clear
+// message and a non-zero exit, and differnet_score scores what train_mvtec trained.
+#define BOOST_TEST_MODULE app_cli
+#include <boost/test/unit_test.hpp>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+namespace {
+
+struct Run {
+  int status;
+  std::string output;
+};
+
+// Runs a program of the build with stderr folded into the output.
+Run run(const std::string& args) {
+  const std::string cmd = std::string(DIFFERNET_BINARY_DIR) + "/apps/" + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  BOOST_REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+bool has(const Run& r, const std::string& text) { return r.output.find(text) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(help_lists_the_options) {
+  const Run r = run("train_mvtec --help");
+  BOOST_CHECK_EQUAL(r.status, 0);
+  for (const char* flag : {"--data", "--category", "--device", "--backbone", "--weights", "--shots", "--jitter", "--out",
+                           "--resume", "--blocks", "--test-transforms", "--config", "--tf32", "--profile"})
+    BOOST_CHECK_MESSAGE(has(r, flag), "--help does not mention " << flag);
+  BOOST_CHECK_EQUAL(run("differnet_score --help").status, 0);
+  BOOST_CHECK_EQUAL(run("differnet_bench --list").status, 0);
+  BOOST_CHECK_EQUAL(run("prepare_dataset --help").status, 0);
+  BOOST_CHECK_EQUAL(run("weights_tool --help").status, 0);
+}
+
+BOOST_AUTO_TEST_CASE(bad_flags_are_named) {
+  Run r = run("train_mvtec --data /nonexistent --category x --batch-size 0");
+  BOOST_CHECK_EQUAL(r.status, 2);
+  BOOST_CHECK(has(r, "--batch-size"));
+  r = run("train_mvtec --data /nonexistent --category x --jitter maybe");
+  BOOST_CHECK_EQUAL(r.status, 2);
+  BOOST_CHECK(has(r, "--jitter"));
+  r = run("train_mvtec --category x");
+  BOOST_CHECK_EQUAL(r.status, 2);
+  BOOST_CHECK(has(r, "data"));
+  r = run("train_mvtec --data /nonexistent-differnet --category x --device cpu --out /tmp/differnet-cli-test");
+  BOOST_CHECK_EQUAL(r.status, 1);
+  BOOST_CHECK(has(r, "/nonexistent-differnet"));
+  r = run("differnet_score --model /nonexistent/model.safetensors /tmp");
+  BOOST_CHECK_EQUAL(r.status, 1);
+  BOOST_CHECK(has(r, "/nonexistent/model.safetensors"));
+  r = run("differnet_bench --device tpu");
+  BOOST_CHECK_NE(r.status, 0);
+  BOOST_CHECK(has(r, "tpu"));
+}
+
+BOOST_AUTO_TEST_CASE(config_file_sets_options) {
+  const std::string cfg = "/tmp/differnet-cli-test.cfg";
+  FILE* f = std::fopen(cfg.c_str(), "w");
+  BOOST_REQUIRE(f);
+  std::fputs("data = /nonexistent-from-config\ncategory = y\nbatch-size = -3\n", f);
+  std::fclose(f);
+  const Run r = run("train_mvtec --config " + cfg);
+  BOOST_CHECK_EQUAL(r.status, 2);
+  BOOST_CHECK(has(r, "--batch-size"));
+  std::remove(cfg.c_str());
+}
