@@ -98,6 +98,11 @@ void plant_defect(std::mt19937_64& rng, DefectKind kind, Image& img, Image& mask
   auto mark = [&](int x, int y) {
     if (x >= 0 && y >= 0 && x < size && y < size) mask.at(x, y, 0) = 255;
   };
+  auto thick = [&](double x, double y) {  // a 2-pixel-wide pen
+    mark(int(x), int(y));
+    mark(int(x) + 1, int(y));
+    mark(int(x), int(y) + 1);
+  };
   auto disc = [&](double r) {
     for (int y = int(cy - r) - 1; y <= int(cy + r) + 1; ++y)
       for (int x = int(cx - r) - 1; x <= int(cx + r) + 1; ++x)
@@ -106,24 +111,24 @@ void plant_defect(std::mt19937_64& rng, DefectKind kind, Image& img, Image& mask
   const double scale = std::max(1.0, size / 256.0);  // defects keep their pixel size on small images
   switch (kind) {
     case DefectKind::Scratch: {  // thin straight light line
-      const double angle = uniform(rng, 0, kTwoPi), length = uniform(rng, 25, 55) * scale;
-      for (double t = -length / 2; t <= length / 2; t += 0.25) mark(int(cx + t * std::cos(angle)), int(cy + t * std::sin(angle)));
+      const double angle = uniform(rng, 0, kTwoPi), length = uniform(rng, 50, 100) * scale;
+      for (double t = -length / 2; t <= length / 2; t += 0.25) thick(cx + t * std::cos(angle), cy + t * std::sin(angle));
       break;
     }
-    case DefectKind::Spot: disc(uniform(rng, 3, 6) * scale); break;  // small darker blob
+    case DefectKind::Spot: disc(uniform(rng, 6, 10) * scale); break;  // darker blob
     case DefectKind::Crack: {  // jagged dark path
       double x = cx, y = cy, angle = uniform(rng, 0, kTwoPi);
-      const int steps = int(uniform(rng, 35, 70) * scale);
+      const int steps = int(uniform(rng, 70, 130) * scale);
       for (int i = 0; i < steps; ++i) {
         angle += uniform(rng, -0.6, 0.6);
         x += std::cos(angle);
         y += std::sin(angle);
-        mark(int(x), int(y));
+        thick(x, y);
       }
       break;
     }
-    case DefectKind::Hole: disc(uniform(rng, 4, 8) * scale); break;  // missing piece: dark background
-    case DefectKind::Color: disc(uniform(rng, 8, 14) * scale); break;  // bluish discolouration
+    case DefectKind::Hole: disc(uniform(rng, 7, 12) * scale); break;  // missing piece: dark background
+    case DefectKind::Color: disc(uniform(rng, 14, 22) * scale); break;  // bluish discolouration
   }
   const double delta = kind == DefectKind::Scratch ? 30 : (kind == DefectKind::Spot ? -26 : -42);
   for (int y = 0; y < size; ++y)

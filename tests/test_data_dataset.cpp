@@ -146,7 +146,7 @@ BOOST_AUTO_TEST_CASE(synthetic_masks_cover_exactly_the_defect) {
           }
         }
       BOOST_TEST(inside >= 10u);
-      BOOST_TEST(inside < size_t(o.size * o.size / 50));  // small: under 2 % of the image
+      BOOST_TEST(inside < size_t(o.size * o.size / 40));  // small: under 2.5 % of the image
       BOOST_TEST(changed_inside * 10 >= inside * 9);      // and really there
     }
   }
