@@ -9,7 +9,7 @@
 # with Debian's registry:
 #     scripts/gpu_check.sh --prepare      # apt-get download into .deb/ (git-ignored, ~25 MB)
 # then on the GPU machine (with .deb carried along):
-#     scripts/gpu_check.sh
+#     scripts/gpu_check.sh      # device tool: carry [".deb", "weights/alexnet-features.safetensors"]
 # cuDNN is taken from the CUDA toolkit, or else from PyTorch's pip package.
 set -uo pipefail
 cd "$(dirname "$0")/.."
