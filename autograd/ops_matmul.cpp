@@ -78,13 +78,24 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     gemm("linear", false, true, batch, out, in, x, weight, 0.0, y);
   }
   const Tensor x_saved = x.detach(), w_saved = weight.detach();
+  const Tensor weight_leaf = weight;  // the parameter itself: its gradient buffer may take the weight gradient
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
   record("linear", inputs, {&y}, [=](const std::vector<Tensor>& g, const std::vector<bool>& needs) -> std::vector<Tensor> {
     std::vector<Tensor> grads(needs.size());
     if (!g[0].defined()) return grads;
-    if (needs[0]) grads[0] = matmul(g[0], w_saved);                 // [batch, out] @ [out, in]
-    if (needs[1]) grads[1] = matmul(g[0], x_saved, true, false);   // [out, batch] @ [batch, in]
+    if (needs[0]) grads[0] = matmul(g[0], w_saved);  // [batch, out] @ [out, in]
+    if (needs[1]) {                                  // [out, batch] @ [batch, in]
+      // A leaf weight that already has a gradient buffer (Adam's flat one) gets
+      // g^T x added in the GEMM itself (beta = 1): no temporary, no extra pass.
+      // That is exactly the engine's accumulation, done in place.
+      if (weight_leaf.is_leaf() && weight_leaf.has_grad() && weight_leaf.grad().dtype() == g[0].dtype()) {
+        Tensor wgrad = weight_leaf.grad();
+        gemm("linear backward", true, false, out, in, batch, g[0], x_saved, 1.0, wgrad);
+      } else {
+        grads[1] = matmul(g[0], x_saved, true, false);
+      }
+    }
     if (needs.size() > 2 && needs[2]) grads[2] = sum(g[0], 0);      // [out]
     return grads;
   });

@@ -88,6 +88,25 @@ BOOST_AUTO_TEST_CASE(linear_layer_initialisation_is_pytorch_default) {
   BOOST_CHECK_EQUAL(names[1].first, "subnet1.0.bias");
 }
 
+BOOST_AUTO_TEST_CASE(linear_accumulates_weight_gradients_in_place) {
+  // A weight with a gradient buffer receives g^T x inside the GEMM (beta = 1):
+  // the result must equal the ordinary accumulation, and use the same buffer.
+  Tensor x = random_tensor({5, 4}, 10), w = random_tensor({3, 4}, 11), b = random_tensor({3}, 12);
+  w.set_requires_grad(true);
+  b.set_requires_grad(true);
+  sum(square(linear(x, w, b))).backward();
+  const std::vector<double> once = values(w.grad());
+  const Tensor buffer = w.grad();
+  sum(square(linear(x, w, b))).backward();
+  BOOST_CHECK(w.grad().shares_storage_with(buffer));
+  std::vector<double> twice = once;
+  for (double& v : twice) v *= 2;
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(w.grad()), twice, 1e-14, 1e-12);
+  NoGradGuard guard;  // and once equals 2 (x W^T + b)^T x
+  const Tensor expected = matmul(mul_scalar(linear(x, w, b), 2.0), x, true, false);
+  DIFFERNET_CHECK_CLOSE_VECTORS(once, values(expected), 1e-14, 1e-12);
+}
+
 BOOST_AUTO_TEST_CASE(errors) {
   Tensor x = random_tensor({3}, 4);
   x.set_requires_grad(true);
