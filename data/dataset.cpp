@@ -13,6 +13,18 @@ namespace fs = std::filesystem;
 namespace differnet::data {
 namespace {
 
+// std::filesystem throws filesystem_error for what stat or readdir refuse (a
+// symbolic link loop, a name too long, a folder without permission): such a
+// tree is bad input, reported as differnet::Error naming the path.
+template <class F>
+auto with_filesystem_errors(F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const fs::filesystem_error& e) {
+    throw Error(detail::concat(e.path1().string(), ": ", e.code().message()));
+  }
+}
+
 // Image files directly inside dir, sorted by name; throws when there are none.
 std::vector<fs::path> list_images(const fs::path& dir) {
   std::vector<fs::path> files;
@@ -48,7 +60,9 @@ bool has_image_extension(const std::string& file_name) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
-std::vector<std::string> list_categories(const std::string& root) {
+namespace {
+
+std::vector<std::string> scan_categories(const std::string& root) {
   DIFFERNET_CHECK(fs::is_directory(root), root, ": data-set root is not a folder");
   std::vector<std::string> names;
   for (const fs::path& dir : list_subfolders(root))
@@ -56,7 +70,7 @@ std::vector<std::string> list_categories(const std::string& root) {
   return names;
 }
 
-Category load_category(const std::string& root, const std::string& category) {
+Category scan_category(const std::string& root, const std::string& category) {
   const fs::path dir = fs::path(root) / category;
   if (!fs::is_directory(dir)) {
     std::string available;
@@ -100,6 +114,16 @@ Category load_category(const std::string& root, const std::string& category) {
                           entry.path().stem().string().substr(0, entry.path().stem().string().rfind("_mask")),
                           ".<png|jpg>)");
   return cat;
+}
+
+}  // namespace
+
+std::vector<std::string> list_categories(const std::string& root) {
+  return with_filesystem_errors([&] { return scan_categories(root); });
+}
+
+Category load_category(const std::string& root, const std::string& category) {
+  return with_filesystem_errors([&] { return scan_category(root, category); });
 }
 
 std::vector<std::size_t> seeded_permutation(std::size_t n, uint64_t seed) {

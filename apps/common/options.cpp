@@ -5,6 +5,7 @@
 #include <boost/program_options.hpp>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "autograd/error.h"
 
@@ -59,6 +60,15 @@ std::string default_weights_path(const std::string& backbone) {
   return dir + backbone + ".pth";
 }
 
+// Boost.Program_options builds its error messages by replacing %option%,
+// %value%, ... with the offending text until none is left, so an option name
+// or value that itself holds such a placeholder makes what() loop forever. Such
+// text is refused before Boost sees it.
+static void check_no_message_placeholders(const std::string& text, const std::string& where) {
+  for (const char* token : {"%option%", "%canonical_option%", "%original_token%", "%value%", "%prefix%"})
+    DIFFERNET_CHECK(text.find(token) == std::string::npos, where, ": '", token, "' is not allowed in options");
+}
+
 bool parse_train_options(int argc, char** argv, TrainOptions& o) {
   std::string config_file;
   po::options_description general("General");
@@ -109,6 +119,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o) {
   po::options_description all;
   all.add(general).add(opts);
   po::variables_map vm;
+  for (int i = 1; i < argc; ++i) check_no_message_placeholders(argv[i], "command line");
   try {
     po::store(po::parse_command_line(argc, argv, all), vm);
     if (vm.count("help")) {
@@ -119,9 +130,13 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o) {
     }
     if (vm.count("config")) {
       const std::string file = vm["config"].as<std::string>();
-      std::ifstream in(file);
+      std::ifstream in(file, std::ios::binary);
       DIFFERNET_CHECK(in, "--config: cannot read '", file, "'");
-      po::store(po::parse_config_file(in, opts), vm);
+      std::ostringstream text;
+      text << in.rdbuf();
+      check_no_message_placeholders(text.str(), "--config " + file);
+      std::istringstream config(text.str());
+      po::store(po::parse_config_file(config, opts), vm);
     }
     po::notify(vm);
   } catch (const po::error& e) {
@@ -143,8 +158,9 @@ void validate(const TrainOptions& o) {
   positive(o.meta_epochs, "--meta-epochs");
   positive(o.sub_epochs, "--sub-epochs");
   positive(o.localize_transforms, "--localize-transforms");
-  DIFFERNET_CHECK(o.image_size >> (o.scales - 1) >= 64, "--image-size ", o.image_size, " with --scales ", o.scales,
-                  ": the smallest scale would be ", (o.image_size >> (o.scales - 1)), " px, under the 64 px the backbones need");
+  const int smallest = o.scales > 31 ? 0 : o.image_size >> (o.scales - 1);  // a shift by >= 32 bits is undefined
+  DIFFERNET_CHECK(smallest >= 64, "--image-size ", o.image_size, " with --scales ", o.scales,
+                  ": the smallest scale would be ", smallest, " px, under the 64 px the backbones need");
   DIFFERNET_CHECK(o.alpha > 0, "--alpha must be positive");
   DIFFERNET_CHECK(o.lr > 0 && o.eps > 0 && o.weight_decay >= 0, "--lr and --eps must be positive, --weight-decay >= 0");
   DIFFERNET_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "--beta1 and --beta2 must be in [0, 1)");
