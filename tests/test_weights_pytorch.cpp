@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE weights_pytorch
 #include <boost/test/unit_test.hpp>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -161,7 +162,8 @@ BOOST_AUTO_TEST_CASE(bad_containers_are_refused) {
   bad_dir[eocd + 16] = '\x7f';  // central directory offset far outside
   expect_error([&] { parse_pytorch_checkpoint(bad_dir, "dir.pth"); }, "dir.pth: central directory");
   std::string bad_entry = zip;
-  const uint32_t dir_offset = *reinterpret_cast<const uint32_t*>(zip.data() + eocd + 16);
+  uint32_t dir_offset = 0;
+  std::memcpy(&dir_offset, zip.data() + eocd + 16, 4);  // unaligned: no uint32_t* cast
   bad_entry[dir_offset] = 'X';  // central header signature
   expect_error([&] { parse_pytorch_checkpoint(bad_entry, "entry.pth"); }, "central directory entry 0");
   std::string corrupt = zip;
