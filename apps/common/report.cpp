@@ -46,10 +46,18 @@ std::string histogram_svg(const ReportCategory& c) {
   const double width = 420, height = 220, m = 40;
   double lo = INFINITY, hi = -INFINITY;
   for (double v : c.scores) lo = std::min(lo, v), hi = std::max(hi, v);
+  // Scores spanning orders of magnitude (a missing piece can score 1e11) are binned by log10.
+  const bool logarithmic = lo > 0 && hi / lo > 100;
+  std::vector<double> values = c.scores;
+  if (logarithmic) {
+    for (double& v : values) v = std::log10(v);
+    lo = std::log10(lo);
+    hi = std::log10(hi);
+  }
   if (!(hi > lo)) hi = lo + 1;
   std::vector<int> good(bins, 0), bad(bins, 0);
-  for (size_t i = 0; i < c.scores.size(); ++i) {
-    const int b = std::min(bins - 1, int((c.scores[i] - lo) / (hi - lo) * bins));
+  for (size_t i = 0; i < values.size(); ++i) {
+    const int b = std::min(bins - 1, int((values[i] - lo) / (hi - lo) * bins));
     (c.labels[i] ? bad : good)[size_t(b)]++;
   }
   const int peak = std::max(*std::max_element(good.begin(), good.end()), *std::max_element(bad.begin(), bad.end()));
@@ -72,7 +80,8 @@ std::string histogram_svg(const ReportCategory& c) {
   s << "<text x='" << m + width << "' y='" << height + m + 16 << "' font-size='11' text-anchor='end'>" << fmt(hi, 3)
     << "</text>";
   s << "<text x='" << m + width / 2 << "' y='" << height + 2 * m - 6
-    << "' font-size='12' text-anchor='middle'>anomaly score (mean of z&#178;, paper eq. 5)</text>";
+    << "' font-size='12' text-anchor='middle'>" << (logarithmic ? "log10 of the " : "")
+    << "anomaly score (mean of z&#178;, paper eq. 5)</text>";
   s << "<rect x='" << m + 10 << "' y='" << m - 25 << "' width='12' height='12' fill='#2471a3'/><text x='" << m + 26
     << "' y='" << m - 15 << "' font-size='12'>good</text>";
   s << "<rect x='" << m + 80 << "' y='" << m - 25 << "' width='12' height='12' fill='#c0392b'/><text x='" << m + 96
