@@ -49,6 +49,18 @@ inline double normalized_mse(const std::vector<double>& a, const std::vector<dou
   return den > 0 ? num / den : num;
 }
 
+// Runs f and checks that it throws a differnet::Error whose message contains `part`.
+template <class F>
+void expect_error(F f, const std::string& part) {
+  try {
+    f();
+    BOOST_ERROR("no error; expected one containing: " << part);
+  } catch (const differnet::Error& e) {
+    BOOST_CHECK_MESSAGE(std::string(e.what()).find(part) != std::string::npos,
+                        "message: " << e.what() << " lacks: " << part);
+  }
+}
+
 // Central finite-difference check in float64: compares d(sum(f(x) * w))/dx for
 // fixed random weights w (so every output element matters) with the gradient
 // backward() computes, for every element of every input.

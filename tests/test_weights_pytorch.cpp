@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE weights_pytorch
 #include <boost/test/unit_test.hpp>
 
+#include "test_support.h"
+
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -12,19 +14,11 @@
 #include "weights/pytorch_checkpoint.h"
 
 using namespace differnet::weights;
+using differnet::testing::expect_error;
 using namespace craft;
 
 namespace {
 
-template <class F>
-void expect_error(F f, const std::string& part) {
-  try {
-    f();
-    BOOST_ERROR("no error; expected one containing: " << part);
-  } catch (const differnet::Error& e) {
-    BOOST_CHECK_MESSAGE(std::string(e.what()).find(part) != std::string::npos, "message: " << e.what() << " lacks: " << part);
-  }
-}
 
 const std::string kShared = DIFFERNET_SHARED_DIR "/weights/";
 

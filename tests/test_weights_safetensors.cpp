@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE weights_safetensors
 #include <boost/test/unit_test.hpp>
 
+#include "test_support.h"
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -13,19 +15,11 @@
 #include "weights/safetensors.h"
 
 using namespace differnet::weights;
+using differnet::testing::expect_error;
 namespace fs = std::filesystem;
 
 namespace {
 
-template <class F>
-void expect_error(F f, const std::string& part) {
-  try {
-    f();
-    BOOST_ERROR("no error; expected one containing: " << part);
-  } catch (const differnet::Error& e) {
-    BOOST_CHECK_MESSAGE(std::string(e.what()).find(part) != std::string::npos, "message: " << e.what() << " lacks: " << part);
-  }
-}
 
 std::string with_header(const std::string& json, const std::string& data) {
   std::string out(8, '\0');
