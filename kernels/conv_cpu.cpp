@@ -159,6 +159,16 @@ void gather_chunk(const Conv2dGeometry& g, const T* gy, int64_t first, int64_t c
       std::memcpy(mat + co * ld + i * plane, gy + ((first + i) * g.out_channels + co) * plane, sizeof(T) * size_t(plane));
 }
 
+// The im2col matrix [rows, ld] of images first .. first+count-1; a single
+// image of a 1x1 stride-1 convolution is its own matrix (no copy).
+template <class T>
+const T* image_columns(const Conv2dGeometry& g, const T* x, int64_t first, int64_t count, int64_t rows, int64_t ld) {
+  if (g.pointwise() && count == 1) return x + first * g.in_channels * g.in_plane();
+  T* buffer = scratch<T>(0, rows * ld);
+  im2col(g, x, first, count, buffer, ld);
+  return buffer;
+}
+
 }  // namespace
 
 template <class T>
@@ -166,12 +176,7 @@ void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias,
   const int64_t plane = g.out_plane(), rows = g.col_rows();
   for_each_chunk(g, images_per_chunk(g, sizeof(T)), [&](int64_t first, int64_t count, int) {
     const int64_t ld = count * plane;
-    const T* col = x + first * g.in_channels * g.in_plane();
-    if (!(g.pointwise() && count == 1)) {
-      T* buffer = scratch<T>(0, rows * ld);
-      im2col(g, x, first, count, buffer, ld);
-      col = buffer;
-    }
+    const T* col = image_columns(g, x, first, count, rows, ld);
     // One image: the GEMM writes its output in place. Several: [out_channels, count * plane], then copied out.
     T* out = count == 1 ? y + first * g.out_channels * plane : scratch<T>(1, g.out_channels * ld);
     gemm<T>(false, false, g.out_channels, ld, rows, T(1), weight, col, T(0), out);
@@ -223,12 +228,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* x, const T* gy, T*
   std::vector<char> used(size_t(threads), 0);
   for_each_chunk(g, images_per_chunk(g, sizeof(T)), [&](int64_t first, int64_t count, int thread) {
     const int64_t ld = count * plane;
-    const T* col = x + first * g.in_channels * g.in_plane();
-    if (!(g.pointwise() && count == 1)) {
-      T* buffer = scratch<T>(0, rows * ld);
-      im2col(g, x, first, count, buffer, ld);
-      col = buffer;
-    }
+    const T* col = image_columns(g, x, first, count, rows, ld);
     const T* gmat = gy + first * g.out_channels * plane;
     if (count > 1) {
       T* buffer = scratch<T>(1, g.out_channels * ld);
