@@ -1,4 +1,4 @@
-// differnet_bench [--device cpu|cuda] [--filter SUBSTRING] [--repeats N] [--warmup N] [--quick] [--list]
+// differnet_bench [--device cpu|cuda] [--filter NAME|SUBSTRING] [--repeats N] [--warmup N] [--quick] [--list]
 // Runs the registered benchmarks (bench/*.cpp) that match and prints one JSON
 // object per line: {"bench": NAME, "device": "cpu"|"cuda", "median_ms": X, ...}.
 #include <boost/program_options.hpp>
@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   po::options_description options("differnet_bench: DifferNet micro and pipeline benchmarks (JSON lines on stdout)");
   options.add_options()("help,h", "show this help")(
       "device", po::value(&device_name)->default_value(cuda_available() ? "cuda" : "cpu"), "cpu or cuda")(
-      "filter", po::value(&filter)->default_value(""), "run only benchmarks whose name contains this")(
+      "filter", po::value(&filter)->default_value(""), "run only benchmarks whose name contains this (only the one so named, when one is)")(
       "repeats", po::value(&repeats)->default_value(5), "timed repeats (the median is reported)")(
       "warmup", po::value(&warmup)->default_value(1), "untimed runs before timing")(
       "quick", "smaller problem sizes (smoke test)")("tf32", "GPU: allow TF32 tensor cores in cuBLAS/cuDNN (rows get variant \"tf32\")")("list", "list the benchmark names and exit");
@@ -41,9 +41,13 @@ int main(int argc, char** argv) {
     kernels::set_allow_tf32(tf32);
     if (device == Device::CUDA)
       DIFFERNET_CHECK(cuda_available(), "--device cuda: ", cuda_unavailable_reason());
+    // A filter that is some benchmark's whole name selects that one only
+    // (alexnet3_features_fwd without alexnet3_features_fwd_input_grad).
+    bool exact = false;
+    for (const auto& b : bench::registry()) exact = exact || b.name == filter;
     int ran = 0, failed = 0;
     for (const auto& b : bench::registry()) {
-      if (b.name.find(filter) == std::string::npos) continue;
+      if (exact ? b.name != filter : b.name.find(filter) == std::string::npos) continue;
       bench::BenchState state(b.name, device, warmup, repeats, vm.count("quick") > 0);
       if (tf32) state.set("variant", "tf32");
       try {

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "autograd/error.h"
+#include "kernels/host_allocator.h"
 #if DIFFERNET_WITH_CUDA
 #include <cuda_runtime.h>
 
@@ -16,10 +17,7 @@ namespace differnet {
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (device == Device::CPU) {
-    // 64-byte alignment for SIMD loads; aligned_alloc needs a multiple of the alignment.
-    const size_t rounded = (bytes + 63) / 64 * 64;
-    data_ = std::aligned_alloc(64, rounded > 0 ? rounded : 64);
-    if (!data_) throw OutOfMemory(detail::concat("host out of memory: tried to allocate ", bytes, " bytes"));
+    data_ = host::host_alloc(bytes);  // 64-byte aligned, large blocks cached (kernels/host_allocator.h)
   } else {
 #if DIFFERNET_WITH_CUDA
     data_ = cuda::device_alloc(bytes);
@@ -31,7 +29,7 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 
 Storage::~Storage() {
   if (device_ == Device::CPU) {
-    std::free(data_);
+    host::host_free(data_);
   } else {
 #if DIFFERNET_WITH_CUDA
     cuda::device_free(data_);

@@ -151,8 +151,9 @@ def main():
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    exact = args.filter in BENCHMARKS  # a whole name selects that benchmark only, as in differnet_bench
     for name, bench in BENCHMARKS.items():
-        if args.filter not in name:
+        if (name != args.filter) if exact else (args.filter not in name):
             continue
         result = bench(args)
         line = {"bench": name, "device": args.device, "impl": "torch", "median_ms": result.pop("median_ms"),

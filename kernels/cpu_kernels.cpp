@@ -1,8 +1,10 @@
 // CPU reference kernels: OpenMP loops over the shared element math, OpenBLAS for GEMM.
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/kernels.h"
 
@@ -145,22 +147,25 @@ void resize_nearest(const T* x, T* y, int64_t planes, int h, int w, int oh, int 
     }
 }
 
+// Scatter form: every output gradient is added to the input pixel it was read
+// from. An input pixel receives its terms in row-major output order, the order
+// of the CUDA kernel's gather over nearest_output_range, so both devices sum
+// alike; the source columns are computed once per call, not per pixel.
 template <class T>
 void resize_nearest_backward(const T* gy, T* gx, int64_t planes, int h, int w, int oh, int ow) {
-#pragma omp parallel for if (planes * h * w > kParallelGrain)
-  for (int64_t p = 0; p < planes; ++p)
-    for (int r = 0; r < h; ++r) {
-      int r0, r1;
-      nearest_output_range(r, h, oh, r0, r1);
-      for (int c = 0; c < w; ++c) {
-        int c0, c1;
-        nearest_output_range(c, w, ow, c0, c1);
-        T acc = 0;
-        for (int yr = r0; yr < r1; ++yr)
-          for (int yc = c0; yc < c1; ++yc) acc += gy[(p * oh + yr) * ow + yc];
-        gx[(p * h + r) * w + c] = acc;
-      }
+  std::vector<int> source_column(static_cast<size_t>(ow));
+  for (int c = 0; c < ow; ++c) source_column[size_t(c)] = nearest_source_index(c, w, ow);
+  const int* sc = source_column.data();
+#pragma omp parallel for if (planes * (int64_t(h) * w + int64_t(oh) * ow) > kParallelGrain)
+  for (int64_t p = 0; p < planes; ++p) {
+    T* plane = gx + p * h * w;
+    std::fill(plane, plane + int64_t(h) * w, T(0));
+    for (int r = 0; r < oh; ++r) {
+      T* dst = plane + int64_t(nearest_source_index(r, h, oh)) * w;
+      const T* src = gy + (p * oh + r) * ow;
+      for (int c = 0; c < ow; ++c) dst[sc[c]] += src[c];
     }
+  }
 }
 
 void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a) {

@@ -4,6 +4,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "kernels/host_allocator.h"
 #include "layers/linear.h"
 #include "test_support.h"
 
@@ -155,4 +156,36 @@ BOOST_AUTO_TEST_CASE(device_and_dtype_conversions) {
   if (!cuda_available()) {
     BOOST_CHECK_NE(message_of([&] { x.to(Device::CUDA); }).find("cannot move"), std::string::npos);
   }
+}
+
+// kernels/host_allocator.h: large CPU tensors reuse freed blocks of their size.
+BOOST_AUTO_TEST_CASE(large_host_blocks_are_reused) {
+  const int64_t n = (int64_t(3) << 20) / 4 + 5;  // a little over 3 MiB of float32
+  if (host::host_cache_limit() == 0) {
+    BOOST_TEST_MESSAGE("host cache off (AddressSanitizer build or DIFFERNET_HOST_CACHE_MB=0): nothing to reuse");
+    const Tensor t = Tensor::zeros({n}, DType::Float32, Device::CPU);
+    BOOST_CHECK_EQUAL(reinterpret_cast<uintptr_t>(t.data<float>()) % 64, 0u);
+    return;
+  }
+  const void* first = nullptr;
+  {
+    const Tensor t = Tensor::zeros({n}, DType::Float32, Device::CPU);
+    first = t.data<float>();
+    BOOST_CHECK_EQUAL(reinterpret_cast<uintptr_t>(first) % 64, 0u);
+  }
+  const auto before = host::host_allocator_stats();
+  BOOST_CHECK_GE(before.bytes_cached, size_t(4) << 20);  // rounded up to whole MiB
+  {
+    // The same size class (a slightly larger request) gets the cached block back.
+    const Tensor t = Tensor::empty({n + 1000}, DType::Float32, Device::CPU);
+    BOOST_CHECK_EQUAL(t.data<float>(), first);
+    const auto during = host::host_allocator_stats();
+    BOOST_CHECK_EQUAL(during.cache_hits, before.cache_hits + 1);
+    BOOST_CHECK_EQUAL(during.system_allocations, before.system_allocations);
+  }
+  host::empty_cache();
+  BOOST_CHECK_EQUAL(host::host_allocator_stats().bytes_cached, 0u);
+  // Small tensors come from malloc, still aligned for SIMD loads.
+  const Tensor small = Tensor::zeros({3}, DType::Float64, Device::CPU);
+  BOOST_CHECK_EQUAL(reinterpret_cast<uintptr_t>(small.data<double>()) % 64, 0u);
 }
