@@ -7,15 +7,26 @@
 namespace differnet::kernels::cpu {
 
 // Separable: per output row, the maximum over the window's rows for every
-// input column (contiguous, vectorises), then over each window's columns. The
-// values equal those of max_pool_argmax (a maximum does not depend on the order).
+// input column (m), then the maximum over each window's columns. Both passes
+// are contiguous loops that vectorise: the second computes the k-wide maximum
+// h[j] = max(m[j .. j+k-1]) at every column j and picks every stride-th; only
+// windows cut by the padding or ceil_mode take the generic per-window loop.
+// The values equal those of max_pool_argmax (a maximum, and whether a window
+// holds a NaN, do not depend on the order).
 template <class T>
 void max_pool2d(const Pool2dGeometry& g, const T* x, T* y) {
   const int64_t in_plane = int64_t(g.in_h) * g.in_w, out_plane = int64_t(g.out_h) * g.out_w;
+  // Outputs [ow_lo, ow_hi) have their whole window inside the row.
+  const int ow_lo = std::min(g.out_w, (g.pad_w + g.stride_w - 1) / g.stride_w);
+  const int ow_hi = std::max(ow_lo, std::min(g.out_w, g.in_w + g.pad_w - g.kernel_w >= 0
+                                                          ? (g.in_w + g.pad_w - g.kernel_w) / g.stride_w + 1
+                                                          : 0));
+  const int spans = g.in_w - g.kernel_w + 1;  // columns j with a whole window m[j .. j+k-1]
 #pragma omp parallel if (g.planes * out_plane > (1 << 14))
   {
-    std::vector<T> column_max(size_t(g.in_w));
+    std::vector<T> column_max(size_t(g.in_w)), window_max(size_t(std::max(spans, 1)));
     T* m = column_max.data();
+    T* h = window_max.data();
 #pragma omp for
     for (int64_t p = 0; p < g.planes; ++p) {
       const T* xp = x + p * in_plane;
@@ -27,11 +38,20 @@ void max_pool2d(const Pool2dGeometry& g, const T* x, T* y) {
           const T* row = xp + r * g.in_w;
           for (int c = 0; c < g.in_w; ++c) m[c] = max_pool_takes(m[c], row[c]) ? row[c] : m[c];
         }
+        T* out = yp + oh * g.out_w;
+        if (ow_hi > ow_lo) {
+          std::copy(m, m + spans, h);
+          for (int t = 1; t < g.kernel_w; ++t)
+            for (int j = 0; j < spans; ++j) h[j] = max_pool_takes(h[j], m[j + t]) ? m[j + t] : h[j];
+          for (int ow = ow_lo; ow < ow_hi; ++ow) out[ow] = h[ow * g.stride_w - g.pad_w];
+        }
         for (int ow = 0; ow < g.out_w; ++ow) {
+          if (ow == ow_lo) ow = std::max(ow, ow_hi);  // skip the interior, done above
+          if (ow >= g.out_w) break;
           const PoolWindow cols = pool_window(ow, g.kernel_w, g.stride_w, g.pad_w, g.in_w);
           T best = m[cols.start];
           for (int c = cols.start + 1; c < cols.end; ++c) best = max_pool_takes(best, m[c]) ? m[c] : best;
-          yp[oh * g.out_w + ow] = best;
+          out[ow] = best;
         }
       }
     }

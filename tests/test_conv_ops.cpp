@@ -161,6 +161,41 @@ BOOST_AUTO_TEST_CASE(forward_takes_window_maxima) {
   BOOST_CHECK(max_pool2d(x, 2, 1, 1, false).shape() == (Shape{1, 1, 5, 6}));
 }
 
+// The CPU forward splits each row into interior windows (a vectorised k-wide
+// maximum) and windows cut by padding or ceil_mode: every geometry, against the
+// naive window loop, with NaNs sprinkled in.
+BOOST_AUTO_TEST_CASE(forward_matches_naive_windows_for_many_geometries) {
+  struct Case { int h, w, k, s, p; bool ceil; };
+  const Case cases[] = {{7, 8, 3, 2, 0, false}, {8, 9, 3, 2, 0, true}, {6, 6, 2, 2, 1, true}, {5, 7, 3, 1, 1, false},
+                        {9, 5, 3, 3, 1, true},  {4, 13, 5, 2, 2, true}, {3, 3, 3, 1, 0, false}, {11, 11, 2, 1, 0, false}};
+  for (const Case& c : cases) {
+    std::vector<double> v = values(random_tensor({2, 1, c.h, c.w}, 40 + c.w));
+    v[3] = std::nan("");
+    const Tensor y = max_pool2d(Tensor::from_vector(v, {2, 1, c.h, c.w}), c.k, c.s, c.p, c.ceil);
+    const int oh = int(y.size(2)), ow = int(y.size(3));
+    std::vector<double> ref;
+    for (int n = 0; n < 2; ++n)
+      for (int r = 0; r < oh; ++r)
+        for (int q = 0; q < ow; ++q) {
+          double m = -INFINITY;
+          bool nan = false;
+          for (int i = std::max(r * c.s - c.p, 0); i < std::min(r * c.s - c.p + c.k, c.h); ++i)
+            for (int j = std::max(q * c.s - c.p, 0); j < std::min(q * c.s - c.p + c.k, c.w); ++j) {
+              const double e = v[size_t((n * c.h + i) * c.w + j)];
+              nan = nan || std::isnan(e);
+              m = std::max(m, e);
+            }
+          ref.push_back(nan ? std::nan("") : m);
+        }
+    const auto got = values(y);
+    BOOST_REQUIRE_EQUAL(got.size(), ref.size());
+    for (size_t i = 0; i < got.size(); ++i)
+      BOOST_CHECK_MESSAGE(std::isnan(ref[i]) ? std::isnan(got[i]) : got[i] == ref[i],
+                          "case h" << c.h << " w" << c.w << " k" << c.k << " s" << c.s << " p" << c.p << " output "
+                                   << i << ": " << got[i] << " vs " << ref[i]);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
   gradcheck("max_pool2d k3 s2", [](auto& v) { return max_pool2d(v[0], 3, 2); }, {random_tensor({2, 3, 7, 8}, 1)});
   gradcheck("max_pool2d k3 s2 ceil", [](auto& v) { return max_pool2d(v[0], 3, 2, 0, true); },
