@@ -3,6 +3,7 @@
 #include "autograd/node.h"
 #include "autograd/ops_conv.h"
 #include "kernels/conv.h"
+#include "kernels/kernels.h"
 
 namespace differnet {
 namespace {
@@ -27,9 +28,10 @@ kernels::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& weight, int
   return g;
 }
 
-}  // namespace
-
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {
+// conv2d and conv2d_relu: the convolution, with the ReLU applied as its output
+// is written when `relu` is set.
+Tensor convolution(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
+                   bool relu) {
   check_defined("conv2d", x, "input");
   check_defined("conv2d", weight, "weight");
   check_same_device("conv2d", x, weight);
@@ -46,21 +48,41 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
     detail::dispatch_floating("conv2d", x, [&](auto tag) {
       using T = decltype(tag);
       kernels::cpu::conv2d<T>(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
-                              y.data<T>());
+                              y.data<T>(), relu);
     });
   } else {
     detail::check_cuda_float32("conv2d", x);
-    DIFFERNET_ON_CUDA(kernels::cuda::conv2d(g, x.data<float>(), weight.data<float>(),
-                                            bias.defined() ? bias.data<float>() : nullptr, y.data<float>()));
+    DIFFERNET_ON_CUDA({
+      kernels::cuda::conv2d(g, x.data<float>(), weight.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
+                            y.data<float>());
+      if (relu) kernels::cuda::unary(kernels::UnaryOp::Relu, y.data<float>(), y.data<float>(), y.numel(), 0.0f);
+    });
   }
   const Tensor x_saved = x.detach(), w_saved = weight.detach();
+  // The ReLU's backward needs only where the output is positive (y > 0 exactly where conv + bias > 0).
+  const Tensor y_saved = relu ? y.detach() : Tensor();
   const bool has_bias = bias.defined();
   std::vector<Tensor> inputs{x, weight};
   if (has_bias) inputs.push_back(bias);
-  record("conv2d", inputs, {&y}, [=](const std::vector<Tensor>& grads, const std::vector<bool>& needs) {
+  record(relu ? "conv2d_relu" : "conv2d", inputs, {&y}, [=](const std::vector<Tensor>& grads, const std::vector<bool>& needs) {
     std::vector<Tensor> out(needs.size());
-    const Tensor& gy = grads[0];
-    if (!gy.defined()) return out;
+    if (!grads[0].defined()) return out;
+    Tensor gy = grads[0];
+    if (relu) {  // the gradient at the convolution's output: gy where y > 0, else 0
+      Tensor masked = Tensor::empty(gy.shape(), gy.dtype(), gy.device());
+      if (gy.device() == Device::CPU) {
+        detail::dispatch_floating("conv2d_relu backward", gy, [&](auto tag) {
+          using T = decltype(tag);
+          kernels::cpu::unary_backward<T>(kernels::UnaryOp::Relu, y_saved.data<T>(), y_saved.data<T>(), gy.data<T>(),
+                                          masked.data<T>(), gy.numel(), T(0));
+        });
+      } else {
+        DIFFERNET_ON_CUDA(kernels::cuda::unary_backward(kernels::UnaryOp::Relu, y_saved.data<float>(),
+                                                        y_saved.data<float>(), gy.data<float>(),
+                                                        masked.data<float>(), gy.numel(), 0.0f));
+      }
+      gy = masked;
+    }
     const bool want_weight = needs[1] || (has_bias && needs[2]);
     if (needs[0]) out[0] = Tensor::empty(x_saved.shape(), gy.dtype(), gy.device());
     // The bias gradient comes with the weight's; the weight's is dropped when only the bias wants one.
@@ -87,6 +109,16 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
     return out;
   });
   return y;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {
+  return convolution(x, weight, bias, stride, padding, false);
+}
+
+Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {
+  return convolution(x, weight, bias, stride, padding, true);
 }
 
 }  // namespace differnet

@@ -13,6 +13,12 @@ namespace differnet {
 // x [N, C_in, H, W], weight [C_out, C_in, k_h, k_w], bias [C_out] (may be undefined)
 // -> [N, C_out, (H + 2 * padding - k_h) / stride + 1, ...]: F.conv2d(x, weight, bias, stride, padding).
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride = 1, int64_t padding = 0);
+// relu(conv2d(...)) as one op: the ReLU is applied while the convolution writes
+// its output (no second pass over the activations, no second tensor), and the
+// backward masks the gradient by y > 0 before the convolution's backward.
+// Equal to relu(conv2d(...)) value for value.
+Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride = 1,
+                   int64_t padding = 0);
 
 // ---- pooling (ops_pool.cpp) ----
 // F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode) on [N, C, H, W]; the

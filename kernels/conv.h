@@ -24,8 +24,9 @@ struct Conv2dGeometry {
 };
 
 namespace cpu {
-// y = conv(x, weight) + bias; bias may be null.
-template <class T> void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y);
+// y = conv(x, weight) + bias, then max(y, 0) when relu is set; bias may be null.
+template <class T>
+void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y, bool relu = false);
 // gx = d(sum(y * gy))/dx, written (not accumulated).
 template <class T> void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* weight, T* gx);
 // gweight, gbias = d(sum(y * gy))/d(weight, bias), written; gbias may be null.

@@ -19,11 +19,11 @@ AlexNetFeatures::AlexNetFeatures(Generator& gen, DType dtype, Device device) {
 
 Tensor AlexNetFeatures::forward(const Tensor& x) const {
   DIFFERNET_CHECK(x.dim() == 4 && x.size(1) == 3, "AlexNetFeatures: input ", x.describe(), " is not [N, 3, H, W]");
-  Tensor h = max_pool2d(relu(conv0_->forward(x)), 3, 2);
-  h = max_pool2d(relu(conv3_->forward(h)), 3, 2);
-  h = relu(conv6_->forward(h));
-  h = relu(conv8_->forward(h));
-  return max_pool2d(relu(conv10_->forward(h)), 3, 2);
+  Tensor h = max_pool2d(conv0_->forward_relu(x), 3, 2);
+  h = max_pool2d(conv3_->forward_relu(h), 3, 2);
+  h = conv6_->forward_relu(h);
+  h = conv8_->forward_relu(h);
+  return max_pool2d(conv10_->forward_relu(h), 3, 2);
 }
 
 }  // namespace differnet

@@ -24,4 +24,10 @@ Tensor Conv2d::forward(const Tensor& x) const {
   return conv2d(x, weight_, bias_, stride_, padding_);
 }
 
+Tensor Conv2d::forward_relu(const Tensor& x) const {
+  DIFFERNET_CHECK(x.dim() == 4 && x.size(1) == in_channels(), "Conv2d(", in_channels(), " -> ", out_channels(),
+                  "): input ", x.describe(), " is not [N, ", in_channels(), ", H, W]");
+  return conv2d_relu(x, weight_, bias_, stride_, padding_);
+}
+
 }  // namespace differnet

@@ -13,6 +13,7 @@ class Conv2d : public Module {
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride, int64_t padding,
          Generator& gen, DType dtype = DType::Float32, Device device = Device::CPU);
   Tensor forward(const Tensor& x) const;  // [N, in, H, W] -> [N, out, H', W']
+  Tensor forward_relu(const Tensor& x) const;  // relu(forward(x)), fused (conv2d_relu)
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   int64_t in_channels() const { return weight_.size(1); }

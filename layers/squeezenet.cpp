@@ -15,8 +15,8 @@ Fire::Fire(int64_t in_channels, int64_t squeeze, int64_t expand1x1, int64_t expa
 }
 
 Tensor Fire::forward(const Tensor& x) const {
-  const Tensor s = relu(squeeze_->forward(x));
-  return concat({relu(expand1x1_->forward(s)), relu(expand3x3_->forward(s))}, 1);
+  const Tensor s = squeeze_->forward_relu(x);
+  return concat({expand1x1_->forward_relu(s), expand3x3_->forward_relu(s)}, 1);
 }
 
 SqueezeNet1_1Features::SqueezeNet1_1Features(Generator& gen, DType dtype, Device device) {
@@ -36,7 +36,7 @@ SqueezeNet1_1Features::SqueezeNet1_1Features(Generator& gen, DType dtype, Device
 Tensor SqueezeNet1_1Features::forward(const Tensor& x) const {
   DIFFERNET_CHECK(x.dim() == 4 && x.size(1) == 3, "SqueezeNet1_1Features: input ", x.describe(),
                   " is not [N, 3, H, W]");
-  Tensor h = max_pool2d(relu(conv0_->forward(x)), 3, 2, 0, true);
+  Tensor h = max_pool2d(conv0_->forward_relu(x), 3, 2, 0, true);
   // Fires 3, 4 | pool | 6, 7 | pool | 9, 10, 11, 12
   for (size_t i = 0; i < fires_.size(); ++i) {
     h = fires_[i]->forward(h);

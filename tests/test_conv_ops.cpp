@@ -106,6 +106,38 @@ BOOST_AUTO_TEST_CASE(backward_is_the_adjoint_on_large_maps) {
   }
 }
 
+// conv2d_relu applies the ReLU while writing the output: the same values as
+// relu(conv2d(...)) (one image per GEMM and several), and its gradients.
+BOOST_AUTO_TEST_CASE(fused_relu_equals_relu_of_conv) {
+  for (const ConvCase& c : {ConvCase{{2, 3, 9, 8}, {4, 3, 3, 3}, 1, 1, true}, ConvCase{{1, 3, 70, 66}, {3, 3, 3, 3}, 1, 1, true},
+                            ConvCase{{3, 2, 11, 11}, {5, 2, 5, 5}, 2, 2, false}})
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+      BOOST_TEST_CONTEXT("x " << shape_str(c.x) << " w " << shape_str(c.w) << " " << dtype_name(dtype)) {
+        const Tensor x = random_tensor(c.x, 1, -1, 1, dtype), w = random_tensor(c.w, 2, -1, 1, dtype);
+        const Tensor b = c.bias ? random_tensor({c.w[0]}, 3, -1, 1, dtype) : Tensor();
+        const auto fused = values(conv2d_relu(x, w, b, c.stride, c.pad));
+        DIFFERNET_CHECK_CLOSE_VECTORS(fused, values(relu(conv2d(x, w, b, c.stride, c.pad))), 0, 0);
+        BOOST_CHECK(std::count(fused.begin(), fused.end(), 0.0) > 0);  // some outputs were cut
+      }
+    }
+  const auto f = [](int64_t s, int64_t p) {
+    return [=](const std::vector<Tensor>& v) { return conv2d_relu(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), s, p); };
+  };
+  gradcheck("conv2d_relu 3x3 pad 1 with bias", f(1, 1),
+            {random_tensor({2, 3, 5, 6}, 21), random_tensor({4, 3, 3, 3}, 22), random_tensor({4}, 23)});
+  gradcheck("conv2d_relu 5x5 stride 2 no bias", f(2, 2), {random_tensor({1, 2, 7, 7}, 24), random_tensor({3, 2, 5, 5}, 25)});
+  // The input gradient alone, as the frozen backbone asks for it, equals the unfused one.
+  Tensor x = random_tensor({2, 3, 8, 8}, 26).set_requires_grad(true);
+  const Tensor w = random_tensor({4, 3, 3, 3}, 27);
+  const Tensor b = random_tensor({4}, 28), gy = random_tensor({2, 4, 8, 8}, 29);
+  conv2d_relu(x, w, b, 1, 1).backward(gy);
+  const std::vector<double> fused_grad = values(x.grad());
+  x.zero_grad();
+  relu(conv2d(x, w, b, 1, 1)).backward(gy);
+  DIFFERNET_CHECK_CLOSE_VECTORS(fused_grad, values(x.grad()), 0, 0);
+  BOOST_CHECK(!w.has_grad());
+}
+
 BOOST_AUTO_TEST_CASE(input_only_backward_leaves_weights_without_gradient) {
   const Tensor x = random_tensor({2, 3, 6, 6}, 1).set_requires_grad(true);
   const Tensor w = random_tensor({4, 3, 3, 3}, 2), b = random_tensor({4}, 3);
