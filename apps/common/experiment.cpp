@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <new>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -208,17 +209,28 @@ void install_interrupt_handlers() {
 namespace {
 ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vector<std::string>& categories,
                                           const std::string& out_dir);
+
+// What to change after running out of memory in the stage g_stage: the model's
+// size does not depend on the batch, everything after it does.
+std::string out_of_memory_advice(const TrainOptions& o) {
+  std::string advice = "\n  while computing '" + g_stage + "'";
+  if (g_stage == "model")
+    return advice + " (" + std::to_string(o.blocks) + " blocks of hidden width " + std::to_string(o.hidden) +
+           "): try a smaller --hidden" + (o.blocks > 1 ? " or fewer --blocks" : "");
+  advice += " with --batch-size " + std::to_string(o.batch_size) + " x " + std::to_string(o.train_transforms) +
+            " transforms: try --batch-size " + std::to_string(std::max(1, o.batch_size / 2));
+  return advice + (o.hidden > 512 ? " or a smaller --hidden" : "");
 }
+}  // namespace
 
 ExperimentResult run_experiment(const TrainOptions& o, const std::vector<std::string>& categories,
                                 const std::string& out_dir) {
   try {
     return run_experiment_unguarded(o, categories, out_dir);
   } catch (const OutOfMemory& e) {
-    throw OutOfMemory(std::string(e.what()) + "\n  while computing '" + g_stage + "' with --batch-size " +
-                      std::to_string(o.batch_size) + " x " + std::to_string(o.train_transforms) +
-                      " transforms: try --batch-size " + std::to_string(std::max(1, o.batch_size / 2)) +
-                      (o.hidden > 512 ? " or a smaller --hidden" : ""));
+    throw OutOfMemory(std::string(e.what()) + out_of_memory_advice(o));
+  } catch (const std::bad_alloc&) {  // a host container that could not grow
+    throw OutOfMemory("host out of memory (a std::bad_alloc)" + out_of_memory_advice(o));
   }
 }
 
@@ -293,6 +305,7 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
   const std::string weights_path = o.weights.empty() ? default_weights_path(o.backbone) : o.weights;
   DIFFERNET_CHECK(file_exists(weights_path), "the ", o.backbone, " ImageNet weights are missing: expected ", weights_path,
                   " (run weights/fetch_alexnet.sh, or name a file with --weights)");
+  g_stage = "model";  // the flow's parameters and Adam's state: their size depends on --hidden and --blocks
   DifferNetModel model(mc, weights_path, device);
   Adam adam(model.flow().parameters(), AdamOptions{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay});
   Progress progress;
