@@ -9,6 +9,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "autograd/ops_conv.h"
 #include "autograd/random.h"
 #include "bench/bench.h"
 #include "layers/feature_extractor.h"
@@ -59,6 +60,49 @@ void alexnet_three_scales(BenchState& state, bool input_gradient) {
 }
 
 }  // namespace
+
+// One convolution of AlexNet (with its ReLU, as the backbone runs it) at the
+// 448-pixel scale: where the time of the three-scale pass goes, layer by layer.
+struct AlexNetLayer {
+  int64_t in, out, k, s, p, size;  // size: the input's height and width at 448 px
+};
+constexpr AlexNetLayer kAlexNetLayers[] = {
+    {3, 64, 11, 4, 2, 448}, {64, 192, 5, 1, 2, 55}, {192, 384, 3, 1, 1, 27}, {384, 256, 3, 1, 1, 27}, {256, 256, 3, 1, 1, 27}};
+
+void alexnet_layer(BenchState& state, int index, bool input_gradient) {
+  const AlexNetLayer& l = kAlexNetLayers[index];
+  const int64_t batch = backbone_batch(state);
+  Generator gen(1);
+  Tensor x = randn({batch, l.in, l.size, l.size}, gen, DType::Float32, state.device());
+  const Tensor w = mul_scalar(randn({l.out, l.in, l.k, l.k}, gen, DType::Float32, state.device()), 0.05);
+  const Tensor b = randn({l.out}, gen, DType::Float32, state.device());
+  const int64_t o = (l.size + 2 * l.p - l.k) / l.s + 1;
+  const Tensor gy = randn({batch, l.out, o, o}, gen, DType::Float32, state.device());
+  state.set("batch", double(batch));
+  state.set("layer", double(index + 1));
+  const double flops = 2.0 * double(batch * l.out * l.in * l.k * l.k * o * o);
+  state.set_flops(flops * (input_gradient ? 2.0 : 1.0));
+  if (input_gradient) {
+    x.set_requires_grad(true);
+    state.measure([&] { conv2d_relu(x, w, b, l.s, l.p).backward(gy); });
+  } else {
+    state.measure([&] {
+      NoGradGuard no_grad;
+      conv2d_relu(x, w, b, l.s, l.p);
+    });
+  }
+}
+
+DIFFERNET_BENCHMARK(alexnet_conv1_fwd) { alexnet_layer(state, 0, false); }
+DIFFERNET_BENCHMARK(alexnet_conv2_fwd) { alexnet_layer(state, 1, false); }
+DIFFERNET_BENCHMARK(alexnet_conv3_fwd) { alexnet_layer(state, 2, false); }
+DIFFERNET_BENCHMARK(alexnet_conv4_fwd) { alexnet_layer(state, 3, false); }
+DIFFERNET_BENCHMARK(alexnet_conv5_fwd) { alexnet_layer(state, 4, false); }
+DIFFERNET_BENCHMARK(alexnet_conv1_fwd_input_grad) { alexnet_layer(state, 0, true); }
+DIFFERNET_BENCHMARK(alexnet_conv2_fwd_input_grad) { alexnet_layer(state, 1, true); }
+DIFFERNET_BENCHMARK(alexnet_conv3_fwd_input_grad) { alexnet_layer(state, 2, true); }
+DIFFERNET_BENCHMARK(alexnet_conv4_fwd_input_grad) { alexnet_layer(state, 3, true); }
+DIFFERNET_BENCHMARK(alexnet_conv5_fwd_input_grad) { alexnet_layer(state, 4, true); }
 
 DIFFERNET_BENCHMARK(alexnet3_features_fwd) { alexnet_three_scales(state, false); }
 

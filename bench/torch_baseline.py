@@ -106,6 +106,36 @@ def three_scale_features(features, x):
     return torch.cat(out, 1)
 
 
+# AlexNet's convolutions at the 448-pixel scale: (in, out, kernel, stride, padding, input size).
+ALEXNET_LAYERS = [(3, 64, 11, 4, 2, 448), (64, 192, 5, 1, 2, 55), (192, 384, 3, 1, 1, 27), (384, 256, 3, 1, 1, 27),
+                  (256, 256, 3, 1, 1, 27)]
+
+
+def alexnet_layer(index, input_gradient):
+    """One convolution + ReLU of AlexNet at 448 px, as differnet_bench's
+    alexnet_convN_fwd[_input_grad] (batch as alexnet3)."""
+    def run(args):
+        import torch.nn.functional as F
+        cin, cout, k, s, p, size = ALEXNET_LAYERS[index]
+        batch = int(os.environ.get("DIFFERNET_BENCH_BACKBONE_BATCH", 2 if args.quick else 96))
+        torch.manual_seed(1)
+        x = torch.randn(batch, cin, size, size, device=args.device, requires_grad=input_gradient)
+        w = 0.05 * torch.randn(cout, cin, k, k, device=args.device)
+        b = torch.randn(cout, device=args.device)
+        o = (size + 2 * p - k) // s + 1
+        gy = torch.randn(batch, cout, o, o, device=args.device)
+
+        def step():
+            if input_gradient:
+                x.grad = None
+                F.relu(F.conv2d(x, w, b, s, p)).backward(gy)
+            else:
+                with torch.no_grad():
+                    F.relu(F.conv2d(x, w, b, s, p))
+        return {"batch": batch, "layer": index + 1, **measure(step, args.device, args.warmup, args.repeats)}
+    return run
+
+
 def alexnet3(input_gradient):
     """Three-scale torchvision AlexNet features (random weights, frozen) of a
     batch at 448: forward under no_grad, or forward + backward of
@@ -137,7 +167,9 @@ BENCHMARKS = {"linear_fwd_bwd": linear_fwd_bwd,
               "adam_step": adam_step,
               "flow_train_step": flow_train_step,
               "alexnet3_features_fwd": alexnet3(False),
-              "alexnet3_features_fwd_input_grad": alexnet3(True)}
+              "alexnet3_features_fwd_input_grad": alexnet3(True),
+              **{f"alexnet_conv{i + 1}_fwd": alexnet_layer(i, False) for i in range(5)},
+              **{f"alexnet_conv{i + 1}_fwd_input_grad": alexnet_layer(i, True) for i in range(5)}}
 
 
 def main():
