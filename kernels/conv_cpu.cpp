@@ -76,7 +76,7 @@ void for_each_chunk(const Conv2dGeometry& g, int64_t chunk, F&& work) {
 // reuse the memory instead of faulting in fresh pages every time.
 template <class T>
 T* scratch(int slot, int64_t n) {
-  thread_local std::vector<T> buffers[2];
+  thread_local std::vector<T> buffers[3];
   std::vector<T>& b = buffers[slot];
   if (int64_t(b.size()) < n) b.resize(size_t(n));
   return b.data();
@@ -100,34 +100,52 @@ inline void valid_range(int64_t out, int64_t in, int64_t k, int64_t stride, int6
 
 // col[(c, kh, kw), image * out_plane + (oh, ow)] = x[image, c, oh*s - p + kh, ow*s - p + kw] (0 outside),
 // for the `count` images from `first`; `ld` is the row length of col.
+//
+// With a column stride s > 1 (AlexNet's first layer: 11x11, stride 4) the
+// reads x[..., ow*s + shift] would be a strided gather for every one of the
+// k*k*C rows. Instead each input row is first split into its s phases,
+// phase q holding the columns q, q+s, q+2s, ... (one pass over the input);
+// a kernel column kw then reads phase (kw - p) mod s contiguously.
 template <class T>
 DIFFERNET_NO_LIBCALL_LOOPS void im2col(const Conv2dGeometry& g, const T* x, int64_t first, int64_t count, T* col, int64_t ld) {
-  const int64_t rows = g.col_rows(), kk = g.kernel_h * g.kernel_w;
+  const int64_t rows = g.col_rows(), kk = g.kernel_h * g.kernel_w, s = g.stride_w;
+  // Row ih of plane (i, c) in phase q starts at planes + ((i * C + c) * H + ih) * s * width + q * width.
+  const int64_t width = s == 1 ? g.in_w : (g.in_w + s - 1) / s;
+  const T* planes = x + first * g.in_channels * g.in_plane();
+  if (s > 1) {
+    T* split = scratch<T>(2, count * g.in_channels * g.in_h * s * width);
+    const int64_t in_rows = count * g.in_channels * g.in_h;
+#pragma omp parallel for if (in_rows * g.in_w > kParallelGrain)
+    for (int64_t row = 0; row < in_rows; ++row) {
+      const T* src = planes + row * g.in_w;
+      T* dst = split + row * s * width;
+      for (int64_t q = 0; q < s; ++q, dst += width)
+        for (int64_t j = 0; q + j * s < g.in_w; ++j) dst[j] = src[q + j * s];
+    }
+    planes = split;
+  }
 #pragma omp parallel for collapse(2) if (count * rows * g.out_plane() > kParallelGrain)
   for (int64_t i = 0; i < count; ++i)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t c = r / kk, kh = (r % kk) / g.kernel_w, kw = r % g.kernel_w;
-      const T* src = x + ((first + i) * g.in_channels + c) * g.in_plane();
+      const T* plane = planes + (i * g.in_channels + c) * g.in_h * s * width;
       T* dst = col + r * ld + i * g.out_plane();
       int64_t ow_lo, ow_hi;
-      valid_range(g.out_w, g.in_w, kw, g.stride_w, g.pad_w, ow_lo, ow_hi);
+      valid_range(g.out_w, g.in_w, kw, s, g.pad_w, ow_lo, ow_hi);
+      // iw = ow * s + shift = (ow + base) * s + q: entry ow + base of phase q.
+      const int64_t shift = kw - g.pad_w;
+      const int64_t q = ((shift % s) + s) % s, base = (shift - q) / s;
       for (int64_t oh = 0; oh < g.out_h; ++oh, dst += g.out_w) {
         const int64_t ih = oh * g.stride_h - g.pad_h + kh;
         if (ih < 0 || ih >= g.in_h) {
-          std::fill(dst, dst + g.out_w, T(0));
+          for (int64_t ow = 0; ow < g.out_w; ++ow) dst[ow] = T(0);
           continue;
         }
-        const T* row = src + ih * g.in_w;
-        const int64_t shift = kw - g.pad_w;  // iw = ow * stride + shift
+        const T* phase = plane + (ih * s + q) * width;
         // Plain loops, not memcpy/fill: rows are short (27 columns at 448 px,
         // 6 at 112) and a library call per row costs more than the copy.
         for (int64_t ow = 0; ow < ow_lo; ++ow) dst[ow] = T(0);
-        if (g.stride_w == 1) {
-          const T* shifted = row + shift;
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = shifted[ow];
-        } else {
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = row[ow * g.stride_w + shift];
-        }
+        for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = phase[ow + base];
         for (int64_t ow = ow_hi; ow < g.out_w; ++ow) dst[ow] = T(0);
       }
     }
