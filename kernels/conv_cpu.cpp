@@ -152,29 +152,42 @@ DIFFERNET_NO_LIBCALL_LOOPS void im2col(const Conv2dGeometry& g, const T* x, int6
 }
 
 // The adjoint of im2col: gx[image, c, ...] = sum of the col entries that read it.
-// Parallel over (image, channel): each writes only its own plane.
+// Parallel over (image, channel): each writes only its own plane. With a
+// column stride s > 1 the sums go into the plane's s phases (as in im2col:
+// contiguous adds instead of strided ones), merged back into gx at the end;
+// every input element receives its terms in the same order either way.
 template <class T>
 void col2im(const Conv2dGeometry& g, const T* col, int64_t ld, int64_t first, int64_t count, T* gx) {
-  const int64_t kk = g.kernel_h * g.kernel_w;
+  const int64_t kk = g.kernel_h * g.kernel_w, s = g.stride_w;
+  const int64_t width = s == 1 ? g.in_w : (g.in_w + s - 1) / s;
 #pragma omp parallel for collapse(2) if (count * g.col_rows() * g.out_plane() > kParallelGrain)
   for (int64_t i = 0; i < count; ++i)
     for (int64_t c = 0; c < g.in_channels; ++c) {
       T* dst = gx + ((first + i) * g.in_channels + c) * g.in_plane();
-      std::fill(dst, dst + g.in_plane(), T(0));
+      T* acc = s == 1 ? dst : scratch<T>(2, g.in_h * s * width);  // this thread's phase-split plane
+      std::fill(acc, acc + g.in_h * s * width, T(0));
       for (int64_t k = 0; k < kk; ++k) {
         const int64_t kh = k / g.kernel_w, kw = k % g.kernel_w;
         const T* src = col + (c * kk + k) * ld + i * g.out_plane();
         int64_t ow_lo, ow_hi;
-        valid_range(g.out_w, g.in_w, kw, g.stride_w, g.pad_w, ow_lo, ow_hi);
+        valid_range(g.out_w, g.in_w, kw, s, g.pad_w, ow_lo, ow_hi);
+        const int64_t shift = kw - g.pad_w;
+        const int64_t q = ((shift % s) + s) % s, base = (shift - q) / s;  // iw = (ow + base) * s + q
         for (int64_t oh = 0; oh < g.out_h; ++oh) {
           const int64_t ih = oh * g.stride_h - g.pad_h + kh;
           if (ih < 0 || ih >= g.in_h) continue;
-          T* row = dst + ih * g.in_w;
-          const int64_t shift = kw - g.pad_w;
-          const T* s = src + oh * g.out_w;
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) row[ow * g.stride_w + shift] += s[ow];
+          T* phase = acc + (ih * s + q) * width;
+          const T* from = src + oh * g.out_w;
+          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) phase[ow + base] += from[ow];
         }
       }
+      if (s > 1)
+        for (int64_t ih = 0; ih < g.in_h; ++ih)
+          for (int64_t q = 0; q < s; ++q) {
+            const T* phase = acc + (ih * s + q) * width;
+            T* row = dst + ih * g.in_w;
+            for (int64_t j = 0; q + j * s < g.in_w; ++j) row[q + j * s] = phase[j];
+          }
     }
 }
 
