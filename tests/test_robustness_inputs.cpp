@@ -81,6 +81,11 @@ BOOST_AUTO_TEST_CASE(config_text_holding_boost_message_placeholders_is_refused) 
                "'%canonical_option%' is not allowed in options");
   expect_error([&] { parse_config(tmp.path, "data = d\ncategory = c\nscales = %value%\n"); },
                "'%value%' is not allowed in options");
+  // fuzz_train_config, later: %invalid_line% (a malformed config line) looped the same way; every %name% is refused.
+  expect_error([&] { parse_config(tmp.path, "d%pr\xc9\xc9%invalid_line%\xc9\x00lix%\n"); },
+               "'%invalid_line%' is not allowed in options");
+  expect_error([&] { parse_config(tmp.path, "data = d\ncategory = c\nnote = %some_future_token%\n"); },
+               "'%some_future_token%' is not allowed in options");
   // A plain percent sign is fine.
   parse_config(tmp.path, "data = d\ncategory = c\nnote = 100% synthetic\nimage-size = 64\nscales = 1\n");
 }
