@@ -15,11 +15,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/conv.h"
 #include "kernels/elementwise_math.h"
 #include "kernels/kernels.h"
+#include "kernels/sgemm_avx512.h"
 
 namespace differnet::kernels::cpu {
 namespace {
@@ -201,7 +203,32 @@ void gather_chunk(const Conv2dGeometry& g, const T* gy, int64_t first, int64_t c
       std::memcpy(mat + co * ld + i * plane, gy + ((first + i) * g.out_channels + co) * plane, sizeof(T) * size_t(plane));
 }
 
-// The im2col matrix [rows, ld] of images first .. first+count-1; a single
+// C [m x n] = op(A) B with B [k x n] and C dense (row strides n); op(A) is the
+// weight [m x k], or with trans_a its transpose (the weight stored [k x m]).
+// float32 on an AVX-512 CPU takes our GEMM (kernels/sgemm_avx512.h): one call
+// per thread inside for_each_chunk's parallel loop, or, called outside a
+// parallel region, the columns split among the threads in multiples of 32.
+// Everything else goes to the CPU BLAS.
+template <class T>
+void conv_gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (fast_gemm_available()) {
+      const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+      if (threads == 1 || n < 64 * threads) {
+        gemm_nn_fast(trans_a, m, n, k, a, trans_a ? m : k, b, n, c, n, false);
+        return;
+      }
+      const int64_t step = ((n + threads - 1) / threads + 31) / 32 * 32;
+#pragma omp parallel for schedule(static, 1)
+      for (int64_t j = 0; j < n; j += step)
+        gemm_nn_fast(trans_a, m, std::min(step, n - j), k, a, trans_a ? m : k, b + j, n, c + j, n, false);
+      return;
+    }
+  }
+  gemm<T>(trans_a, false, m, n, k, T(1), a, b, T(0), c);
+}
+
+// The im2col matrix [rows, ld] of images first// The im2col matrix [rows, ld] of images first .. first+count-1; a single
 // image of a 1x1 stride-1 convolution is its own matrix (no copy).
 template <class T>
 const T* image_columns(const Conv2dGeometry& g, const T* x, int64_t first, int64_t count, int64_t rows, int64_t ld) {
@@ -224,7 +251,7 @@ void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias,
     const T* col = image_columns(g, x, first, count, rows, ld);
     // One image: the GEMM writes its output in place. Several: [out_channels, count * plane], then copied out.
     T* out = count == 1 ? y + first * g.out_channels * plane : scratch<T>(1, g.out_channels * ld);
-    gemm<T>(false, false, g.out_channels, ld, rows, T(1), weight, col, T(0), out);
+    conv_gemm<T>(false, g.out_channels, ld, rows, weight, col, out);
 #pragma omp parallel for collapse(2) if (count * g.out_channels * plane > kParallelGrain)
     for (int64_t i = 0; i < count; ++i)
       for (int64_t co = 0; co < g.out_channels; ++co) {
@@ -253,11 +280,11 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* weight
     }
     // column gradient = weight^T [rows, out_channels] @ gy [out_channels, ld]
     if (g.pointwise() && count == 1) {
-      gemm<T>(true, false, rows, ld, g.out_channels, T(1), weight, gmat, T(0), gx + first * g.in_channels * g.in_plane());
+      conv_gemm<T>(true, rows, ld, g.out_channels, weight, gmat, gx + first * g.in_channels * g.in_plane());
       return;
     }
     T* gcol = scratch<T>(0, rows * ld);
-    gemm<T>(true, false, rows, ld, g.out_channels, T(1), weight, gmat, T(0), gcol);
+    conv_gemm<T>(true, rows, ld, g.out_channels, weight, gmat, gcol);
     col2im(g, gcol, ld, first, count, gx);
   });
 }

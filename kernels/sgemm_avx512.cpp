@@ -1,0 +1,206 @@
+// The AVX-512 GEMM of sgemm_avx512.h: packing, blocking and the 12 x 32
+// micro-kernel. Compiled for every x86-64 CPU (the AVX-512 code sits in
+// functions with a target attribute) and used only where the CPU has avx512f.
+#include "kernels/sgemm_avx512.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "autograd/error.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DIFFERNET_HAVE_AVX512_GEMM 1
+#include <immintrin.h>
+#else
+#define DIFFERNET_HAVE_AVX512_GEMM 0
+#endif
+
+namespace differnet::kernels::cpu {
+
+#if DIFFERNET_HAVE_AVX512_GEMM
+namespace {
+
+constexpr int64_t kMR = 12;    // rows of C per micro-tile (A panel width)
+constexpr int64_t kNR = 32;    // columns of C per micro-tile (two zmm)
+#ifndef DIFFERNET_GEMM_KC
+#define DIFFERNET_GEMM_KC 256
+#define DIFFERNET_GEMM_NC 1024
+#define DIFFERNET_GEMM_MC 384
+#endif
+constexpr int64_t kKC = DIFFERNET_GEMM_KC;  // depth of a packed block: an A panel is kKC x 12 floats = 12 KiB (L1)
+constexpr int64_t kNC = DIFFERNET_GEMM_NC;  // columns of a packed B block: kKC x kNC floats = 1 MiB (L2)
+constexpr int64_t kMC = DIFFERNET_GEMM_MC;  // rows of a packed A block (a multiple of kMR)
+
+// A 64-byte aligned scratch buffer per thread and role, grown on demand.
+float* thread_buffer(int role, int64_t floats) {
+  struct Buffer {
+    float* data = nullptr;
+    int64_t size = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffers[2];
+  Buffer& b = buffers[role];
+  if (b.size < floats) {
+    std::free(b.data);
+    b.data = static_cast<float*>(std::aligned_alloc(64, size_t((floats * 4 + 63) / 64 * 64)));
+    if (!b.data) {
+      b.size = 0;
+      throw OutOfMemory(detail::concat("host out of memory: GEMM packing buffer of ", floats * 4, " bytes"));
+    }
+    b.size = floats;
+  }
+  return b.data;
+}
+
+// B[k0 .. k0+kc, j0 .. j0+nc] into panels of kNR columns, each kc x kNR, k-major;
+// columns past n are zero.
+void pack_b(const float* b, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* packed) {
+  for (int64_t jp = 0; jp < nc; jp += kNR) {
+    const int64_t width = std::min(kNR, nc - jp);
+    const float* src = b + k0 * ldb + j0 + jp;
+    float* dst = packed + jp * kc;
+    if (width == kNR) {
+      for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * kNR, src + p * ldb, sizeof(float) * kNR);
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        std::memcpy(dst + p * kNR, src + p * ldb, sizeof(float) * size_t(width));
+        std::memset(dst + p * kNR + width, 0, sizeof(float) * size_t(kNR - width));
+      }
+    }
+  }
+}
+
+// op(A)[i0 .. i0+mc, k0 .. k0+kc] into panels of kMR rows, each kc x kMR, k-major;
+// rows past mc are zero.
+void pack_a(bool trans_a, const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* packed) {
+  for (int64_t ip = 0; ip < mc; ip += kMR) {
+    const int64_t rows = std::min(kMR, mc - ip);
+    float* dst = packed + ip * kc;
+    if (trans_a) {  // A stored [k x m]: a panel's 12 values at one k are contiguous
+      const float* src = a + k0 * lda + i0 + ip;
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t i = 0; i < rows; ++i) dst[p * kMR + i] = src[p * lda + i];
+        for (int64_t i = rows; i < kMR; ++i) dst[p * kMR + i] = 0.0f;
+      }
+    } else {  // A stored [m x k]: one row after the other
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* src = a + (i0 + ip + i) * lda + k0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * kMR + i] = src[p];
+      }
+      for (int64_t i = rows; i < kMR; ++i)
+        for (int64_t p = 0; p < kc; ++p) dst[p * kMR + i] = 0.0f;
+    }
+  }
+}
+
+#define DIFFERNET_AVX512 __attribute__((target("avx512f,fma")))
+
+// C[0..m, 0..n] (= or +=) the 12 x 32 product of an A panel (kc x 12) and a B
+// panel (kc x 32). m <= 12 and n <= 32 cut the stores at the edges.
+DIFFERNET_AVX512 void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b,
+                                   float* __restrict c, int64_t ldc, int64_t m, int64_t n, bool accumulate) {
+  __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+  __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+  __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+  __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+  __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
+  __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+#define DIFFERNET_FMA_ROW(i, r0, r1)           \
+  {                                            \
+    const __m512 ai = _mm512_set1_ps(a[i]);    \
+    r0 = _mm512_fmadd_ps(ai, b0, r0);          \
+    r1 = _mm512_fmadd_ps(ai, b1, r1);          \
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    DIFFERNET_FMA_ROW(0, c00, c01)
+    DIFFERNET_FMA_ROW(1, c10, c11)
+    DIFFERNET_FMA_ROW(2, c20, c21)
+    DIFFERNET_FMA_ROW(3, c30, c31)
+    DIFFERNET_FMA_ROW(4, c40, c41)
+    DIFFERNET_FMA_ROW(5, c50, c51)
+    DIFFERNET_FMA_ROW(6, c60, c61)
+    DIFFERNET_FMA_ROW(7, c70, c71)
+    DIFFERNET_FMA_ROW(8, c80, c81)
+    DIFFERNET_FMA_ROW(9, c90, c91)
+    DIFFERNET_FMA_ROW(10, ca0, ca1)
+    DIFFERNET_FMA_ROW(11, cb0, cb1)
+    a += kMR;
+    b += kNR;
+  }
+#undef DIFFERNET_FMA_ROW
+  const __m512 rows[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
+                               {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+  const __mmask16 m0 = n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
+  const __mmask16 m1 = n >= 32 ? __mmask16(0xFFFF) : n <= 16 ? __mmask16(0) : __mmask16((1u << (n - 16)) - 1);
+  for (int64_t i = 0; i < m; ++i) {
+    float* row = c + i * ldc;
+    __m512 v0 = rows[i][0], v1 = rows[i][1];
+    if (accumulate) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+    }
+    _mm512_mask_storeu_ps(row, m0, v0);
+    _mm512_mask_storeu_ps(row + 16, m1, v1);
+  }
+}
+
+bool cpu_has_avx512f() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+
+}  // namespace
+
+bool fast_gemm_available() {
+  static const bool available = [] {
+    const char* env = std::getenv("DIFFERNET_FAST_GEMM");
+    if (env && std::strcmp(env, "0") == 0) return false;
+    return cpu_has_avx512f();
+  }();
+  return available;
+}
+
+void gemm_nn_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                  int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  DIFFERNET_CHECK(fast_gemm_available(), "gemm_nn_fast: this CPU has no AVX-512F (or DIFFERNET_FAST_GEMM=0)");
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * size_t(n));
+    return;
+  }
+  float* packed_b = thread_buffer(0, kKC * kNC);
+  float* packed_a = thread_buffer(1, kKC * kMC);
+  for (int64_t j0 = 0; j0 < n; j0 += kNC) {
+    const int64_t nc = std::min(kNC, n - j0);
+    for (int64_t k0 = 0; k0 < k; k0 += kKC) {
+      const int64_t kc = std::min(kKC, k - k0);
+      const bool add = accumulate || k0 > 0;
+      pack_b(b, ldb, k0, kc, j0, nc, packed_b);
+      for (int64_t i0 = 0; i0 < m; i0 += kMC) {
+        const int64_t mc = std::min(kMC, m - i0);
+        pack_a(trans_a, a, lda, i0, mc, k0, kc, packed_a);
+        for (int64_t ip = 0; ip < mc; ip += kMR)
+          for (int64_t jp = 0; jp < nc; jp += kNR)
+            micro_kernel(kc, packed_a + ip * kc, packed_b + jp * kc, c + (i0 + ip) * ldc + j0 + jp, ldc,
+                         std::min(kMR, mc - ip), std::min(kNR, nc - jp), add);
+      }
+    }
+  }
+}
+
+#else  // no x86-64 AVX-512 code in this build
+
+bool fast_gemm_available() { return false; }
+
+void gemm_nn_fast(bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t,
+                  bool) {
+  throw Error("gemm_nn_fast: this build has no AVX-512 GEMM (not an x86-64 GCC/Clang build)");
+}
+
+#endif
+
+}  // namespace differnet::kernels::cpu
