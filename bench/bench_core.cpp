@@ -1,10 +1,14 @@
-// Core benchmarks: a linear layer of the flow's subnets, and Adam over the
-// flow's 172 million parameters.
+// Core benchmarks: a linear layer of the flow's subnets, Adam over the flow's
+// 172 million parameters, and the CPU GEMMs of a convolution.
+#include <cblas.h>
+
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
 #include "bench/bench.h"
 #include "layers/adam.h"
+#include "kernels/kernels.h"
+#include "kernels/sgemm_avx512.h"
 
 namespace differnet::bench {
 
@@ -41,5 +45,37 @@ DIFFERNET_BENCHMARK(adam_step) {
   state.set_bytes(7.0 * 4.0 * double(n));
   state.measure([&] { adam.step(); });
 }
+
+// The GEMMs of AlexNet's second convolution at 448 px, one image, one thread:
+// the CPU BLAS against kernels/sgemm_avx512.h. fwd: weight [192 x 1600] x
+// im2col [1600 x 3025]; bwd: weight^T [1600 x 192] x gradient [192 x 3025].
+void conv_gemm(BenchState& state, bool fast, bool backward) {
+  if (state.device() != Device::CPU) return;  // a CPU kernel: no row on other devices
+  DIFFERNET_CHECK(!fast || kernels::cpu::fast_gemm_supported(), "no AVX-512F on this CPU");
+  const int64_t m = backward ? 1600 : 192, n = 3025, k = backward ? 192 : 1600;
+  Generator gen(3);
+  const Tensor a = randn({backward ? k : m, backward ? m : k}, gen, DType::Float32, Device::CPU);
+  const Tensor b = randn({k, n}, gen, DType::Float32, Device::CPU);
+  Tensor c = Tensor::empty({m, n}, DType::Float32, Device::CPU);
+  state.set("m", double(m));
+  state.set("n", double(n));
+  state.set("k", double(k));
+  state.set_flops(2.0 * double(m * n * k));
+  const int saved = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+  state.measure([&] {
+    if (fast)
+      kernels::cpu::gemm_nn_fast(backward, m, n, k, a.data<float>(), backward ? m : k, b.data<float>(), n,
+                                 c.data<float>(), n, false);
+    else
+      kernels::cpu::gemm<float>(backward, false, m, n, k, 1.0f, a.data<float>(), b.data<float>(), 0.0f, c.data<float>());
+  });
+  openblas_set_num_threads(saved);
+}
+
+DIFFERNET_BENCHMARK(sgemm_conv2_fwd_blas) { conv_gemm(state, false, false); }
+DIFFERNET_BENCHMARK(sgemm_conv2_fwd_avx512) { conv_gemm(state, true, false); }
+DIFFERNET_BENCHMARK(sgemm_conv2_bwd_blas) { conv_gemm(state, false, true); }
+DIFFERNET_BENCHMARK(sgemm_conv2_bwd_avx512) { conv_gemm(state, true, true); }
 
 }  // namespace differnet::bench

@@ -205,14 +205,15 @@ void gather_chunk(const Conv2dGeometry& g, const T* gy, int64_t first, int64_t c
 
 // C [m x n] = op(A) B with B [k x n] and C dense (row strides n); op(A) is the
 // weight [m x k], or with trans_a its transpose (the weight stored [k x m]).
-// float32 on an AVX-512 CPU takes our GEMM (kernels/sgemm_avx512.h): one call
+// With DIFFERNET_FAST_GEMM=1, float32 on an AVX-512 CPU takes our GEMM
+// (kernels/sgemm_avx512.h, not the default: see there why): one call
 // per thread inside for_each_chunk's parallel loop, or, called outside a
 // parallel region, the columns split among the threads in multiples of 32.
 // Everything else goes to the CPU BLAS.
 template <class T>
 void conv_gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c) {
   if constexpr (std::is_same_v<T, float>) {
-    if (fast_gemm_available()) {
+    if (fast_gemm_enabled()) {
       const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
       if (threads == 1 || n < 64 * threads) {
         gemm_nn_fast(trans_a, m, n, k, a, trans_a ? m : k, b, n, c, n, false);

@@ -24,6 +24,12 @@ namespace {
 
 constexpr int64_t kMR = 12;    // rows of C per micro-tile (A panel width)
 constexpr int64_t kNR = 32;    // columns of C per micro-tile (two zmm)
+// The blocking sizes can be set at compile time (-DDIFFERNET_GEMM_KC=... with
+// _NC, _MC and _PREFETCH) for tuning experiments; the defaults were the best of
+// the sweeps in docs/performance.md.
+#ifndef DIFFERNET_GEMM_PREFETCH
+#define DIFFERNET_GEMM_PREFETCH 8
+#endif
 #ifndef DIFFERNET_GEMM_KC
 #define DIFFERNET_GEMM_KC 256
 #define DIFFERNET_GEMM_NC 1024
@@ -113,7 +119,14 @@ DIFFERNET_AVX512 void micro_kernel(int64_t kc, const float* __restrict a, const 
     r0 = _mm512_fmadd_ps(ai, b0, r0);          \
     r1 = _mm512_fmadd_ps(ai, b1, r1);          \
   }
+  for (int64_t i = 0; i < m; ++i) {  // C's tile is needed at the end: start fetching it now
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+  }
   for (int64_t p = 0; p < kc; ++p) {
+    // The B panel streams from L2: fetch it DIFFERNET_GEMM_PREFETCH k-steps ahead into L1.
+    _mm_prefetch(reinterpret_cast<const char*>(b + DIFFERNET_GEMM_PREFETCH * kNR), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + DIFFERNET_GEMM_PREFETCH * kNR + 16), _MM_HINT_T0);
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
     DIFFERNET_FMA_ROW(0, c00, c01)
     DIFFERNET_FMA_ROW(1, c10, c11)
@@ -154,18 +167,14 @@ bool cpu_has_avx512f() {
 
 }  // namespace
 
-bool fast_gemm_available() {
-  static const bool available = [] {
-    const char* env = std::getenv("DIFFERNET_FAST_GEMM");
-    if (env && std::strcmp(env, "0") == 0) return false;
-    return cpu_has_avx512f();
-  }();
-  return available;
+bool fast_gemm_supported() {
+  static const bool supported = cpu_has_avx512f();
+  return supported;
 }
 
 void gemm_nn_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
                   int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  DIFFERNET_CHECK(fast_gemm_available(), "gemm_nn_fast: this CPU has no AVX-512F (or DIFFERNET_FAST_GEMM=0)");
+  DIFFERNET_CHECK(fast_gemm_supported(), "gemm_nn_fast: this CPU has no AVX-512F");
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
     if (!accumulate)
@@ -194,7 +203,7 @@ void gemm_nn_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float* a,
 
 #else  // no x86-64 AVX-512 code in this build
 
-bool fast_gemm_available() { return false; }
+bool fast_gemm_supported() { return false; }
 
 void gemm_nn_fast(bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t,
                   bool) {
@@ -202,5 +211,13 @@ void gemm_nn_fast(bool, int64_t, int64_t, int64_t, const float*, int64_t, const 
 }
 
 #endif
+
+bool fast_gemm_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("DIFFERNET_FAST_GEMM");
+    return env && std::strcmp(env, "1") == 0 && fast_gemm_supported();
+  }();
+  return enabled;
+}
 
 }  // namespace differnet::kernels::cpu

@@ -17,23 +17,31 @@
 //           (masked at the edges) or added to.
 //
 // Packing zero-pads ragged edges, so the micro-kernel has no edge cases; only
-// its stores are masked. cpu::gemm_nn_fast is called by conv_cpu.cpp when
-// fast_gemm_available() (an AVX-512F CPU and the compiler could build it);
-// the reference is the CPU BLAS (tests/test_conv_ops.cpp compares the two on
-// random shapes with ragged edges).
+// its stores are masked. The reference is a double-precision loop
+// (tests/test_conv_ops.cpp, suite fast_gemm: random shapes with ragged edges).
+//
+// Measured (docs/performance.md): best of 5 in one process against OpenBLAS's
+// SkylakeX SGEMM on AlexNet's shapes, one core, ours reached 0.85-0.9x of its
+// speed on the forward shapes (weight x im2col, deep k) and 1.03-1.08x on the
+// backward-data shapes (weight^T x gradient, k <= 384). That is not enough to
+// be the default: convolutions use it only with DIFFERNET_FAST_GEMM=1 in the
+// environment. What it lacks against oneDNN (~140 GFLOP/s per core here):
+// im2col written straight into the packed panels (the B packing re-reads the
+// whole column matrix), and fewer passes over C for deep k.
 #pragma once
 #include <cstdint>
 
 namespace differnet::kernels::cpu {
 
-// Whether the AVX-512 GEMM can run here (checked once: compiler support and
-// the CPU's avx512f flag). DIFFERNET_FAST_GEMM=0 in the environment turns it off.
-bool fast_gemm_available();
+// Whether the AVX-512 GEMM can run here (compiler support and the CPU's avx512f flag).
+bool fast_gemm_supported();
+// Whether convolutions use it: supported and DIFFERNET_FAST_GEMM=1 in the environment (read once).
+bool fast_gemm_enabled();
 
 // C[m x n] (row stride ldc) = op(A) B, or += when accumulate. op(A) is A [m x k]
 // (row stride lda) or, with trans_a, the transpose of A stored [k x m] (row
 // stride lda). B is [k x n] (row stride ldb). Single-threaded: callers run one
-// per thread. Throws when !fast_gemm_available().
+// per thread. Throws when !fast_gemm_supported().
 void gemm_nn_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
                   int64_t ldb, float* c, int64_t ldc, bool accumulate);
 
