@@ -100,44 +100,54 @@ inline void valid_range(int64_t out, int64_t in, int64_t k, int64_t stride, int6
 #define DIFFERNET_NO_LIBCALL_LOOPS
 #endif
 
-// col[(c, kh, kw), image * out_plane + (oh, ow)] = x[image, c, oh*s - p + kh, ow*s - p + kw] (0 outside),
-// for the `count` images from `first`; `ld` is the row length of col.
-//
 // With a column stride s > 1 (AlexNet's first layer: 11x11, stride 4) the
-// reads x[..., ow*s + shift] would be a strided gather for every one of the
-// k*k*C rows. Instead each input row is first split into its s phases,
+// im2col reads x[..., ow*s + shift] would be a strided gather for every one of
+// the k*k*C rows. Instead each input row is first split into its s phases,
 // phase q holding the columns q, q+s, q+2s, ... (one pass over the input);
 // a kernel column kw then reads phase (kw - p) mod s contiguously.
+// Returns the `count` planes from image `first`, split (in scratch slot 2) or as they are.
+// Row ih of plane (i, c) in phase q starts at ((i * C + c) * H + ih) * s * width + q * width.
+inline int64_t phase_width(const Conv2dGeometry& g) {
+  return g.stride_w == 1 ? g.in_w : (g.in_w + g.stride_w - 1) / g.stride_w;
+}
 template <class T>
-DIFFERNET_NO_LIBCALL_LOOPS void im2col(const Conv2dGeometry& g, const T* x, int64_t first, int64_t count, T* col, int64_t ld) {
-  const int64_t rows = g.col_rows(), kk = g.kernel_h * g.kernel_w, s = g.stride_w;
-  // Row ih of plane (i, c) in phase q starts at planes + ((i * C + c) * H + ih) * s * width + q * width.
-  const int64_t width = s == 1 ? g.in_w : (g.in_w + s - 1) / s;
+const T* phase_split(const Conv2dGeometry& g, const T* x, int64_t first, int64_t count) {
   const T* planes = x + first * g.in_channels * g.in_plane();
-  if (s > 1) {
-    T* split = scratch<T>(2, count * g.in_channels * g.in_h * s * width);
-    const int64_t in_rows = count * g.in_channels * g.in_h;
+  const int64_t s = g.stride_w, width = phase_width(g);
+  if (s == 1) return planes;
+  T* split = scratch<T>(2, count * g.in_channels * g.in_h * s * width);
+  const int64_t in_rows = count * g.in_channels * g.in_h;
 #pragma omp parallel for if (in_rows * g.in_w > kParallelGrain)
-    for (int64_t row = 0; row < in_rows; ++row) {
-      const T* src = planes + row * g.in_w;
-      T* dst = split + row * s * width;
-      for (int64_t q = 0; q < s; ++q, dst += width)
-        for (int64_t j = 0; q + j * s < g.in_w; ++j) dst[j] = src[q + j * s];
-    }
-    planes = split;
+  for (int64_t row = 0; row < in_rows; ++row) {
+    const T* src = planes + row * g.in_w;
+    T* dst = split + row * s * width;
+    for (int64_t q = 0; q < s; ++q, dst += width)
+      for (int64_t j = 0; q + j * s < g.in_w; ++j) dst[j] = src[q + j * s];
   }
-#pragma omp parallel for collapse(2) if (count * rows * g.out_plane() > kParallelGrain)
+  return split;
+}
+
+// col[(c, kh, kw), i * block + (oh - oh_begin, ow)] = x[first + i, c, oh*s - p + kh, ow*s - p + kw]
+// (0 outside) for the output rows oh in [oh_begin, oh_end) of `count` images,
+// block = (oh_end - oh_begin) * out_w; `planes` from phase_split; `ld` is the
+// row length of col.
+template <class T>
+DIFFERNET_NO_LIBCALL_LOOPS void im2col_rows(const Conv2dGeometry& g, const T* planes, int64_t count, T* col, int64_t ld,
+                                            int64_t oh_begin, int64_t oh_end) {
+  const int64_t rows = g.col_rows(), kk = g.kernel_h * g.kernel_w, s = g.stride_w, width = phase_width(g);
+  const int64_t block = (oh_end - oh_begin) * g.out_w;
+#pragma omp parallel for collapse(2) if (count * rows * block > kParallelGrain)
   for (int64_t i = 0; i < count; ++i)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t c = r / kk, kh = (r % kk) / g.kernel_w, kw = r % g.kernel_w;
       const T* plane = planes + (i * g.in_channels + c) * g.in_h * s * width;
-      T* dst = col + r * ld + i * g.out_plane();
+      T* dst = col + r * ld + i * block;
       int64_t ow_lo, ow_hi;
       valid_range(g.out_w, g.in_w, kw, s, g.pad_w, ow_lo, ow_hi);
       // iw = ow * s + shift = (ow + base) * s + q: entry ow + base of phase q.
       const int64_t shift = kw - g.pad_w;
       const int64_t q = ((shift % s) + s) % s, base = (shift - q) / s;
-      for (int64_t oh = 0; oh < g.out_h; ++oh, dst += g.out_w) {
+      for (int64_t oh = oh_begin; oh < oh_end; ++oh, dst += g.out_w) {
         const int64_t ih = oh * g.stride_h - g.pad_h + kh;
         if (ih < 0 || ih >= g.in_h) {
           for (int64_t ow = 0; ow < g.out_w; ++ow) dst[ow] = T(0);
@@ -151,6 +161,12 @@ DIFFERNET_NO_LIBCALL_LOOPS void im2col(const Conv2dGeometry& g, const T* x, int6
         for (int64_t ow = ow_hi; ow < g.out_w; ++ow) dst[ow] = T(0);
       }
     }
+}
+
+// The whole im2col matrix of `count` images: col[(c, kh, kw), i * out_plane + (oh, ow)].
+template <class T>
+void im2col(const Conv2dGeometry& g, const T* x, int64_t first, int64_t count, T* col, int64_t ld) {
+  im2col_rows(g, phase_split(g, x, first, count), count, col, ld, 0, g.out_h);
 }
 
 // The adjoint of im2col: gx[image, c, ...] = sum of the col entries that read it.
@@ -229,6 +245,30 @@ void conv_gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const 
   gemm<T>(trans_a, false, m, n, k, T(1), a, b, T(0), c);
 }
 
+// C [m x n] (row stride ldc) = A [m x k] (lda) B [k x n] (ldb) through the CPU BLAS.
+template <class T>
+void gemm_strided(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), 0.0f,
+                c, int(ldc));
+  else
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), 0.0, c,
+                int(ldc));
+}
+
+// A shallow GEMM with a small weight and a wide column matrix -- AlexNet's
+// first layer: 64 x 363 weights against 363 x 12321 columns, 18 MB per image at
+// 448 px -- spends more time moving the column matrix through memory (im2col
+// writes it, the BLAS reads it to pack it) than multiplying. Such an image is
+// done in blocks of output rows whose columns fit in L2: im2col writes a
+// block, the GEMM packs it while it is still in cache. (A large weight would be
+// re-packed by the BLAS for every block: those layers keep one GEMM.)
+constexpr int64_t kColumnBlockBytes = int64_t(1) << 20;
+inline bool cache_blocked_forward(const Conv2dGeometry& g, size_t elem) {
+  return g.out_plane() * g.col_rows() * int64_t(elem) > 8 * kColumnBlockBytes &&
+         g.out_channels * g.col_rows() * int64_t(elem) <= kColumnBlockBytes / 4;
+}
+
 // The im2col matrix [rows, ld] of images first// The im2col matrix [rows, ld] of images first .. first+count-1; a single
 // image of a 1x1 stride-1 convolution is its own matrix (no copy).
 template <class T>
@@ -249,10 +289,20 @@ void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias,
   const int64_t plane = g.out_plane(), rows = g.col_rows();
   for_each_chunk(g, images_per_chunk(g, sizeof(T)), [&](int64_t first, int64_t count, int) {
     const int64_t ld = count * plane;
-    const T* col = image_columns(g, x, first, count, rows, ld);
     // One image: the GEMM writes its output in place. Several: [out_channels, count * plane], then copied out.
     T* out = count == 1 ? y + first * g.out_channels * plane : scratch<T>(1, g.out_channels * ld);
-    conv_gemm<T>(false, g.out_channels, ld, rows, weight, col, out);
+    if (count == 1 && cache_blocked_forward(g, sizeof(T))) {
+      const T* planes = phase_split(g, x, first, 1);
+      const int64_t block_rows = std::max<int64_t>(1, kColumnBlockBytes / int64_t(sizeof(T)) / (rows * g.out_w));
+      for (int64_t oh = 0; oh < g.out_h; oh += block_rows) {
+        const int64_t end = std::min(g.out_h, oh + block_rows), width = (end - oh) * g.out_w;
+        T* block = scratch<T>(0, rows * width);
+        im2col_rows(g, planes, 1, block, width, oh, end);
+        gemm_strided<T>(g.out_channels, width, rows, weight, rows, block, width, out + oh * g.out_w, plane);
+      }
+    } else {
+      conv_gemm<T>(false, g.out_channels, ld, rows, weight, image_columns(g, x, first, count, rows, ld), out);
+    }
 #pragma omp parallel for collapse(2) if (count * g.out_channels * plane > kParallelGrain)
     for (int64_t i = 0; i < count; ++i)
       for (int64_t co = 0; co < g.out_channels; ++co) {

@@ -109,7 +109,9 @@ BOOST_AUTO_TEST_CASE(forward_matches_naive_loops) {
   const std::vector<ConvCase> cases{{{2, 3, 9, 8}, {4, 3, 3, 3}, 1, 1, true},   {{3, 2, 11, 11}, {5, 2, 5, 5}, 2, 2, true},
                                     {{1, 3, 23, 23}, {4, 3, 11, 11}, 4, 2, false}, {{2, 6, 5, 7}, {3, 6, 1, 1}, 1, 0, true},
                                     {{1, 4, 70, 66}, {3, 4, 1, 1}, 1, 0, false},  {{1, 2, 66, 70}, {2, 2, 3, 3}, 1, 1, true},
-                                    {{2, 3, 7, 7}, {2, 3, 3, 3}, 3, 0, true}};
+                                    {{2, 3, 7, 7}, {2, 3, 3, 3}, 3, 0, true},
+                                    // In float64 its column matrix (363 x 3969) takes the cache-blocked forward.
+                                    {{1, 3, 260, 260}, {2, 3, 11, 11}, 4, 2, true}};
   for (const auto& c : cases)
     for (DType dtype : {DType::Float64, DType::Float32}) {
       BOOST_TEST_CONTEXT("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.stride << " pad " << c.pad
