@@ -8,7 +8,9 @@ Prints one JSON line per benchmark, in differnet_bench's format:
     {"bench": "flow_train_step", "device": "cpu", "median_ms": X, "impl": "torch", ...}
 Compare:  bench/compare.py ours.jsonl torch.jsonl
 
-    python3 bench/torch_baseline.py [--device cpu|cuda] [--repeats 5] [--warmup 1] [--quick]
+    python3 bench/torch_baseline.py [--device cpu|cuda] [--repeats 5] [--warmup 1] [--quick] [--compile auto|off]
+Where torch.compile exists (PyTorch 2), the flow step and the three-scale
+features get a second row with "variant": "compile".
 """
 import argparse
 import json
@@ -22,6 +24,11 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 from make_flow_golden import Flow, nll_loss  # noqa: E402
+
+
+def compiled(module, args):
+    """The module itself, or torch.compile(module) for the "compile" rows."""
+    return torch.compile(module) if getattr(args, "compile_rows", False) else module
 
 
 def synchronize(device):
@@ -49,10 +56,11 @@ def flow_train_step(args):
     flow = Flow(dims, hidden, blocks, 3.0, perms).to(args.device)
     optimizer = torch.optim.Adam(flow.parameters(), lr=2e-4, betas=(0.8, 0.8), eps=1e-4, weight_decay=1e-5)
     y = torch.randn(batch, dims, device=args.device)
+    forward = compiled(flow, args)
 
     def step():
         optimizer.zero_grad()
-        z, log_jac_det = flow(y)
+        z, log_jac_det = forward(y)
         nll_loss(z, log_jac_det).backward()
         optimizer.step()
 
@@ -150,6 +158,7 @@ def alexnet3(input_gradient):
             p.requires_grad_(False)
         x = torch.randn(batch, 3, 448, 448, device=args.device, requires_grad=input_gradient)
         w = torch.randn(batch, 768, device=args.device)
+        features = compiled(features, args)
 
         def step():
             if input_gradient:
@@ -162,6 +171,10 @@ def alexnet3(input_gradient):
         return {"batch": batch, "image_size": 448, **measure(step, args.device, args.warmup, args.repeats)}
     return run
 
+
+# Benchmarks that also get a torch.compile row (variant "compile") where this
+# PyTorch has torch.compile (2.0 and later) and compiling works on the device.
+COMPILABLE = {"flow_train_step", "alexnet3_features_fwd", "alexnet3_features_fwd_input_grad"}
 
 BENCHMARKS = {"linear_fwd_bwd": linear_fwd_bwd,
               "adam_step": adam_step,
@@ -180,6 +193,8 @@ def main():
     parser.add_argument("--filter", default="")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    parser.add_argument("--compile", choices=["auto", "off"], default="auto",
+                        help="auto: a second row with torch.compile for %s where available" % ", ".join(sorted(COMPILABLE)))
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -191,6 +206,18 @@ def main():
         line = {"bench": name, "device": args.device, "impl": "torch", "median_ms": result.pop("median_ms"),
                 "torch": torch.__version__, "threads": torch.get_num_threads(), **result}
         print(json.dumps(line), flush=True)
+        if name in COMPILABLE and args.compile == "auto" and hasattr(torch, "compile"):
+            # Compilation happens in the first calls: at least two untimed ones.
+            compile_args = argparse.Namespace(**{**vars(args), "compile_rows": True, "warmup": max(args.warmup, 2)})
+            try:
+                result = bench(compile_args)
+            except Exception as e:  # noqa: BLE001 -- a backend that cannot compile here: say so, keep going
+                print(f"torch_baseline: torch.compile row of {name} failed: {type(e).__name__}: {e}", file=sys.stderr)
+                continue
+            line = {"bench": name, "device": args.device, "impl": "torch", "variant": "compile",
+                    "median_ms": result.pop("median_ms"), "torch": torch.__version__,
+                    "threads": torch.get_num_threads(), **result}
+            print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":
