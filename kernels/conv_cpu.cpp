@@ -10,6 +10,12 @@
 // time). A batch with fewer chunks than threads (one image) runs the chunks one
 // after the other with OpenBLAS's threads on and the OpenMP loops of im2col and
 // col2im inside.
+//
+// Refinements, each measured (docs/backbones.md): strided layers read
+// phase-split input rows (phase_split), shallow layers with a small weight run
+// im2col + GEMM in L2-sized blocks of output rows (cache_blocked_forward), bias
+// and ReLU are applied in the copy-out, and DIFFERNET_FAST_GEMM=1 swaps the
+// BLAS for kernels/sgemm_avx512.h (conv_gemm).
 #include <cblas.h>
 #include <omp.h>
 
