@@ -114,8 +114,10 @@ bool file_exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
+// The source tree's commit when the program runs, "-dirty" when it has uncommitted changes.
 std::string git_commit() {
-  const std::string cmd = std::string("git -C '") + DIFFERNET_SOURCE_DIR + "' rev-parse --short HEAD 2>/dev/null";
+  const std::string cmd =
+      std::string("git -C '") + DIFFERNET_SOURCE_DIR + "' describe --always --dirty --abbrev=7 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return "unknown";
   char buf[64] = {0};
