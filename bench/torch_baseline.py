@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch (eager) baselines of differnet_bench's benchmarks: linear_fwd_bwd,
-adam_step, the three-scale AlexNet features, and flow_train_step: the paper's
+adam_step, the three-scale AlexNet features (and its five convolutions one by
+one), one training epoch and one evaluation of the pipeline, and
+flow_train_step: the paper's
 flow (8 blocks, 768 features, hidden 2048, 172M parameters), batch 96,
 forward + NLL (paper eq. 4) + backward + Adam (lr 2e-4, betas 0.8, eps 1e-4,
 weight decay 1e-5). The flow module is scripts/make_flow_golden.py's.
@@ -172,6 +174,89 @@ def alexnet3(input_gradient):
     return run
 
 
+def rotated_batch(images, angles_deg):
+    """Each uint8 image [N, 3, S, S] rotated by its angle (bilinear, zero
+    outside) and ImageNet-normalised: one affine_grid + grid_sample for the
+    batch, the eager-PyTorch way to do what data/batch.h's fused kernel does."""
+    import math
+    import torch.nn.functional as F
+    x = images.float() / 255.0
+    a = torch.tensor([math.radians(v) for v in angles_deg], device=images.device)
+    cos, sin = torch.cos(a), torch.sin(a)
+    zero = torch.zeros_like(a)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=images.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def pipeline_parts(args, images):
+    """differnet_bench's pipeline setup: random uint8 images on the device, a
+    frozen AlexNet with random weights, the paper's flow (hidden 256 and 256 px with --quick)."""
+    import torchvision
+    size, hidden = (256, 256) if args.quick else (448, 2048)
+    torch.manual_seed(0)
+    cache = torch.randint(0, 256, (images, 3, size, size), dtype=torch.uint8, device=args.device)
+    features = torchvision.models.alexnet().features.to(args.device).eval()
+    for p in features.parameters():
+        p.requires_grad_(False)
+    perms = [np.random.RandomState(k).permutation(768) for k in range(8)]
+    flow = Flow(768, hidden, 8, 3.0, perms).to(args.device)
+    return size, hidden, cache, features, flow
+
+
+def train_epoch(args):
+    """One epoch of an MVTec-sized category (250 images; 24 with --quick): per
+    batch of 24 images x 4 random rotations, the transform, the three-scale
+    features (no grad), the flow's NLL (paper eq. 4), backward and Adam."""
+    images, batch, transforms = (24 if args.quick else 250), 24, 4
+    size, hidden, cache, features, flow = pipeline_parts(args, images)
+    optimizer = torch.optim.Adam(flow.parameters(), lr=2e-4, betas=(0.8, 0.8), eps=1e-4, weight_decay=1e-5)
+    rng = np.random.RandomState(0)
+
+    def epoch():
+        for start in range(0, images, batch):
+            rows = torch.arange(start, min(images, start + batch), device=args.device).repeat_interleave(transforms)
+            x = rotated_batch(cache[rows], rng.uniform(0, 360, len(rows)).tolist())
+            with torch.no_grad():
+                y = three_scale_features(features, x)
+            optimizer.zero_grad()
+            z, log_jac_det = flow(y)
+            nll_loss(z, log_jac_det).backward()
+            optimizer.step()
+
+    times = measure(epoch, args.device, args.warmup, 1)
+    return {"images": images, "batch": batch * transforms, "image_size": size, "hidden": hidden, **times}
+
+
+def evaluation(args):
+    """One evaluation: 120 test images (8 with --quick) x 64 fixed rotations (8),
+    features in batches of 256 image-transforms, the flow, and the anomaly score
+    (paper eq. 5: the mean of z^2 over the transforms and the features)."""
+    images, transforms = (8, 8) if args.quick else (120, 64)
+    size, hidden, cache, features, flow = pipeline_parts(args, images)
+    angles = [360.0 * t / transforms for t in range(transforms)]
+    pairs = [(i, a) for i in range(images) for a in angles]
+
+    def run():
+        with torch.no_grad():
+            zs = []
+            for start in range(0, len(pairs), 256):
+                chunk = pairs[start:start + 256]
+                rows = torch.tensor([i for i, _ in chunk], device=args.device)
+                x = rotated_batch(cache[rows], [a for _, a in chunk])
+                z, _ = flow(three_scale_features(features, x))
+                zs.append(z)
+            z = torch.cat(zs).view(images, transforms, -1)
+            return (z ** 2).mean(dim=(1, 2))
+
+    times = measure(run, args.device, args.warmup, 1)
+    return {"images": images, "transforms": transforms, "image_size": size,
+            "image_transforms_per_s": images * transforms / (times["median_ms"] / 1e3), **times}
+
+
 # Benchmarks that also get a torch.compile row (variant "compile") where this
 # PyTorch has torch.compile (2.0 and later) and compiling works on the device.
 COMPILABLE = {"flow_train_step", "alexnet3_features_fwd", "alexnet3_features_fwd_input_grad"}
@@ -179,6 +264,8 @@ COMPILABLE = {"flow_train_step", "alexnet3_features_fwd", "alexnet3_features_fwd
 BENCHMARKS = {"linear_fwd_bwd": linear_fwd_bwd,
               "adam_step": adam_step,
               "flow_train_step": flow_train_step,
+              "train_epoch": train_epoch,
+              "evaluation": evaluation,
               "alexnet3_features_fwd": alexnet3(False),
               "alexnet3_features_fwd_input_grad": alexnet3(True),
               **{f"alexnet_conv{i + 1}_fwd": alexnet_layer(i, False) for i in range(5)},
