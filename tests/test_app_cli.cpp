@@ -2,30 +2,16 @@
 // message and a non-zero exit, and differnet_score scores what train_mvtec trained.
 #define BOOST_TEST_MODULE app_cli
 #include <boost/test/unit_test.hpp>
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <string>
+
+#include "test_support.h"
 
 namespace {
 
-struct Run {
-  int status;
-  std::string output;
-};
+using Run = differnet::testing::CommandResult;
 
-// Runs a program of the build with stderr folded into the output.
-Run run(const std::string& args) {
-  const std::string cmd = std::string(DIFFERNET_BINARY_DIR) + "/apps/" + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  BOOST_REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+// Runs a program of the build.
+Run run(const std::string& args) { return differnet::testing::run_command(std::string(DIFFERNET_BINARY_DIR) + "/apps/" + args); }
 
 bool has(const Run& r, const std::string& text) { return r.output.find(text) != std::string::npos; }
 

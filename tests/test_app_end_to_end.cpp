@@ -9,7 +9,6 @@
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "apps/common/experiment.h"
 #include "apps/common/model.h"
@@ -19,6 +18,7 @@
 #include "layers/backbone.h"
 #include "weights/safetensors.h"
 #include "weights/tensor_convert.h"
+#include "test_support.h"
 
 using namespace differnet;
 using namespace differnet::app;
@@ -190,18 +190,11 @@ BOOST_AUTO_TEST_CASE(out_of_memory_names_the_stage_and_the_fix) {
   return;
 #endif
   const std::string out = root + "/oom";
-  const std::string cmd = "ulimit -v 3000000; " + std::string(DIFFERNET_BINARY_DIR) + "/apps/train_mvtec --data " + data +
-                          " --category synthetic --weights " + weights +
-                          " --device cpu --image-size 64 --scales 1 --hidden 16384 --out " + out + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  BOOST_REQUIRE(p != nullptr);
-  std::string output;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
-  const int status = pclose(p);
+  const auto [status, output] = testing::run_command(
+      "ulimit -v 3000000; " + std::string(DIFFERNET_BINARY_DIR) + "/apps/train_mvtec --data " + data +
+      " --category synthetic --weights " + weights + " --device cpu --image-size 64 --scales 1 --hidden 16384 --out " + out);
   BOOST_TEST_MESSAGE(output);
-  BOOST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  BOOST_CHECK_EQUAL(status, 1);
   BOOST_CHECK_NE(output.find("out of memory"), std::string::npos);
   BOOST_CHECK_NE(output.find("while computing 'model'"), std::string::npos);
   BOOST_CHECK_NE(output.find("try a smaller --hidden"), std::string::npos);

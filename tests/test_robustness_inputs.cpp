@@ -15,9 +15,11 @@
 #include "apps/common/options.h"
 #include "autograd/error.h"
 #include "data/dataset.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using namespace differnet;
+using differnet::testing::expect_error;
 
 namespace {
 
@@ -29,16 +31,6 @@ struct TempDir {
     fs::remove_all(path, ec);
   }
 };
-
-template <class F>
-void expect_error(F f, const std::string& part) {
-  try {
-    f();
-    BOOST_ERROR("no error; expected one containing: " << part);
-  } catch (const differnet::Error& e) {
-    BOOST_CHECK_MESSAGE(std::string(e.what()).find(part) != std::string::npos, "message: " << e.what() << " lacks: " << part);
-  }
-}
 
 void touch(const fs::path& p) {
   fs::create_directories(p.parent_path());

@@ -2,6 +2,9 @@
 // finite-difference gradient check every differentiable op goes through.
 #pragma once
 #include <boost/test/unit_test.hpp>
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -94,6 +97,23 @@ inline void gradcheck(const std::string& what, const std::function<Tensor(const 
       }
     }
   }
+}
+
+// Runs a shell command with stderr folded into stdout: its exit status (-1 when
+// it did not exit normally) and everything it printed.
+struct CommandResult {
+  int status;
+  std::string output;
+};
+inline CommandResult run_command(const std::string& command) {
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  BOOST_REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 }  // namespace differnet::testing
