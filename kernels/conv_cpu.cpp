@@ -251,17 +251,6 @@ void conv_gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const 
   gemm<T>(trans_a, false, m, n, k, T(1), a, b, T(0), c);
 }
 
-// C [m x n] (row stride ldc) = A [m x k] (lda) B [k x n] (ldb) through the CPU BLAS.
-template <class T>
-void gemm_strided(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), 0.0f,
-                c, int(ldc));
-  else
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), 0.0, c,
-                int(ldc));
-}
-
 // A shallow GEMM with a small weight and a wide column matrix -- AlexNet's
 // first layer: 64 x 363 weights against 363 x 12321 columns, 18 MB per image at
 // 448 px -- spends more time moving the column matrix through memory (im2col
@@ -304,7 +293,8 @@ void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias,
         const int64_t end = std::min(g.out_h, oh + block_rows), width = (end - oh) * g.out_w;
         T* block = scratch<T>(0, rows * width);
         im2col_rows(g, planes, 1, block, width, oh, end);
-        gemm_strided<T>(g.out_channels, width, rows, weight, rows, block, width, out + oh * g.out_w, plane);
+        gemm_strided<T>(false, false, g.out_channels, width, rows, T(1), weight, rows, block, width, T(0),
+                        out + oh * g.out_w, plane);
       }
     } else {
       conv_gemm<T>(false, g.out_channels, ld, rows, weight, image_columns(g, x, first, count, rows, ld), out);

@@ -116,18 +116,25 @@ void copy_slab(const void* x, void* y, int64_t outer, int64_t x_len, int64_t y_l
 }
 
 template <>
-void gemm<float>(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, const float* b,
-                 float beta, float* c) {
+void gemm_strided<float>(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                         const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-              alpha, a, ta ? int(m) : int(k), b, tb ? int(k) : int(n), beta, c, int(n));
+              alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
 
 template <>
-void gemm<double>(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, const double* b,
-                  double beta, double* c) {
+void gemm_strided<double>(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+                          int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-              alpha, a, ta ? int(m) : int(k), b, tb ? int(k) : int(n), beta, c, int(n));
+              alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
+
+template <class T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, const T* b, T beta, T* c) {
+  gemm_strided<T>(ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
+}
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, const float*, float, float*);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, const double*, double, double*);
 
 template <class T>
 void add_row_vector(T* y, const T* bias, int64_t rows, int64_t cols) {

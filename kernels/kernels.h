@@ -30,6 +30,9 @@ void copy_slab(const void* x, void* y, int64_t outer, int64_t x_len, int64_t y_l
                int64_t count, int64_t inner_bytes);
 template <class T> void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                              const T* b, T beta, T* c);  // row-major C = alpha*op(A)op(B) + beta*C
+// The same with explicit row strides (lda, ldb, ldc): C may be a block of columns of a wider matrix.
+template <class T> void gemm_strided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                                     int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
 template <class T> void add_row_vector(T* y, const T* bias, int64_t rows, int64_t cols);  // y[r,:] += bias
 template <class T> void resize_nearest(const T* x, T* y, int64_t planes, int h, int w, int oh, int ow);
 template <class T> void resize_nearest_backward(const T* gy, T* gx, int64_t planes, int h, int w, int oh, int ow);
