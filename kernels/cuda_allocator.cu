@@ -1,10 +1,8 @@
 #include "kernels/cuda_allocator.h"
 
-#include <map>
 #include <mutex>
-#include <unordered_map>
-#include <vector>
 
+#include "kernels/block_cache.h"
 #include "kernels/cuda_check.h"
 
 namespace differnet::cuda {
@@ -21,17 +19,11 @@ size_t round_size(size_t bytes) {
 
 struct Cache {
   std::mutex mutex;
-  std::map<size_t, std::vector<void*>> free_blocks;  // rounded size -> blocks
-  std::unordered_map<void*, size_t> live;              // block -> rounded size
-  AllocatorStats stats;
+  kernels::BlockCache blocks;
+  size_t peak_bytes_in_use = 0;
+  int64_t cuda_malloc_calls = 0;
 
-  void release_all_locked() {
-    for (auto& [size, blocks] : free_blocks) {
-      for (void* p : blocks) cudaFree(p);
-      stats.bytes_cached -= size * blocks.size();
-    }
-    free_blocks.clear();
-  }
+  void release_all_locked() { blocks.release_all([](void* p) { cudaFree(p); }); }
 };
 
 Cache& cache() {
@@ -45,13 +37,8 @@ void* device_alloc(size_t bytes) {
   Cache& c = cache();
   const size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(c.mutex);
-  auto it = c.free_blocks.find(size);
-  void* ptr = nullptr;
-  if (it != c.free_blocks.end() && !it->second.empty()) {
-    ptr = it->second.back();
-    it->second.pop_back();
-    c.stats.bytes_cached -= size;
-  } else {
+  void* ptr = c.blocks.reuse(size);
+  if (!ptr) {
     cudaError_t err = cudaMalloc(&ptr, size);
     if (err == cudaErrorMemoryAllocation) {
       cudaGetLastError();  // clear the sticky-free error state of the runtime
@@ -63,16 +50,15 @@ void* device_alloc(size_t bytes) {
       size_t free_b = 0, total_b = 0;
       cudaMemGetInfo(&free_b, &total_b);
       throw OutOfMemory(detail::concat("CUDA out of memory: tried to allocate ", size, " bytes (",
-                                       bytes / double(1 << 20), " MiB); ", c.stats.bytes_in_use,
+                                       bytes / double(1 << 20), " MiB); ", c.blocks.bytes_in_use(),
                                        " bytes in use by tensors, ", free_b, " of ", total_b,
                                        " bytes free on the device"));
     }
     CUDA_CHECK(err);
-    ++c.stats.cuda_malloc_calls;
+    ++c.cuda_malloc_calls;
+    c.blocks.hand_out(ptr, size);
   }
-  c.live[ptr] = size;
-  c.stats.bytes_in_use += size;
-  if (c.stats.bytes_in_use > c.stats.peak_bytes_in_use) c.stats.peak_bytes_in_use = c.stats.bytes_in_use;
+  if (c.blocks.bytes_in_use() > c.peak_bytes_in_use) c.peak_bytes_in_use = c.blocks.bytes_in_use();
   return ptr;
 }
 
@@ -80,13 +66,8 @@ void device_free(void* ptr) {
   if (!ptr) return;
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  auto it = c.live.find(ptr);
-  if (it == c.live.end()) return;  // not ours: nothing to do
-  const size_t size = it->second;
-  c.live.erase(it);
-  c.stats.bytes_in_use -= size;
-  c.stats.bytes_cached += size;
-  c.free_blocks[size].push_back(ptr);
+  const size_t size = c.blocks.take_back(ptr);
+  if (size > 0) c.blocks.keep(ptr, size);  // 0: not ours, nothing to do
 }
 
 void empty_cache() {
@@ -98,7 +79,7 @@ void empty_cache() {
 AllocatorStats allocator_stats() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  return c.stats;
+  return {c.blocks.bytes_in_use(), c.blocks.bytes_cached(), c.peak_bytes_in_use, c.cuda_malloc_calls};
 }
 
 }  // namespace differnet::cuda

@@ -1,13 +1,11 @@
 #include "kernels/host_allocator.h"
 
 #include <cstdlib>
-#include <map>
 #include <mutex>
 #include <string>
-#include <unordered_map>
-#include <vector>
 
 #include "autograd/error.h"
+#include "kernels/block_cache.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DIFFERNET_HOST_CACHE_DEFAULT_ON 0
@@ -49,17 +47,10 @@ size_t limit_from_environment() {
 struct Cache {
   std::mutex mutex;
   size_t limit = limit_from_environment();
-  std::map<size_t, std::vector<void*>> free_blocks;  // rounded size -> blocks
-  std::unordered_map<void*, size_t> live;              // large block -> rounded size
-  HostAllocatorStats stats;
+  kernels::BlockCache blocks;  // blocks of kLarge bytes and more
+  int64_t system_allocations = 0, cache_hits = 0;
 
-  void release_all_locked() {
-    for (auto& [size, blocks] : free_blocks) {
-      for (void* p : blocks) std::free(p);
-      stats.bytes_cached -= size * blocks.size();
-    }
-    free_blocks.clear();
-  }
+  void release_all_locked() { blocks.release_all([](void* p) { std::free(p); }); }
 };
 
 Cache& cache() {
@@ -80,27 +71,21 @@ void* host_alloc(size_t bytes) {
   Cache& c = cache();
   const size_t size = round_large(bytes);
   std::lock_guard<std::mutex> lock(c.mutex);
-  void* ptr = nullptr;
-  auto it = c.free_blocks.find(size);
-  if (it != c.free_blocks.end() && !it->second.empty()) {
-    ptr = it->second.back();
-    it->second.pop_back();
-    c.stats.bytes_cached -= size;
-    ++c.stats.cache_hits;
-  } else {
-    ptr = system_alloc(size);
-    if (!ptr && c.stats.bytes_cached > 0) {
-      c.release_all_locked();
-      ptr = system_alloc(size);
-    }
-    if (!ptr)
-      throw OutOfMemory(detail::concat("host out of memory: tried to allocate ", bytes, " bytes (",
-                                       bytes / double(1 << 20), " MiB); ", c.stats.bytes_in_use,
-                                       " bytes in large tensors now"));
-    ++c.stats.system_allocations;
+  if (void* ptr = c.blocks.reuse(size)) {
+    ++c.cache_hits;
+    return ptr;
   }
-  c.live[ptr] = size;
-  c.stats.bytes_in_use += size;
+  void* ptr = system_alloc(size);
+  if (!ptr && c.blocks.bytes_cached() > 0) {
+    c.release_all_locked();
+    ptr = system_alloc(size);
+  }
+  if (!ptr)
+    throw OutOfMemory(detail::concat("host out of memory: tried to allocate ", bytes, " bytes (",
+                                     bytes / double(1 << 20), " MiB); ", c.blocks.bytes_in_use(),
+                                     " bytes in large tensors now"));
+  ++c.system_allocations;
+  c.blocks.hand_out(ptr, size);
   return ptr;
 }
 
@@ -109,16 +94,10 @@ void host_free(void* ptr) {
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mutex);
-    auto it = c.live.find(ptr);
-    if (it != c.live.end()) {
-      const size_t size = it->second;
-      c.live.erase(it);
-      c.stats.bytes_in_use -= size;
-      if (c.stats.bytes_cached + size <= c.limit) {
-        c.stats.bytes_cached += size;
-        c.free_blocks[size].push_back(ptr);
-        return;
-      }
+    const size_t size = c.blocks.take_back(ptr);
+    if (size > 0 && c.blocks.bytes_cached() + size <= c.limit) {
+      c.blocks.keep(ptr, size);
+      return;
     }
   }
   std::free(ptr);  // a small block, or the cache is full
@@ -133,7 +112,7 @@ void empty_cache() {
 HostAllocatorStats host_allocator_stats() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  return c.stats;
+  return {c.blocks.bytes_in_use(), c.blocks.bytes_cached(), c.system_allocations, c.cache_hits};
 }
 
 }  // namespace differnet::host
