@@ -4,8 +4,10 @@
 // y over the samples.
 #include "data/batch_cuda.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.h"
 
 namespace differnet::data::cuda {
+using kernels::cuda::launch;
 namespace {
 
 constexpr int kBlock = 256;
@@ -62,14 +64,14 @@ __global__ void transform_batch_kernel(const uint8_t* images, int size, const Sa
 void contrast_luma_sums(const uint8_t* images, int size, const SampleParams* params, int samples, uint64_t* sums) {
   CUDA_CHECK(cudaMemsetAsync(sums, 0, sizeof(uint64_t) * size_t(samples)));
   const dim3 grid(pixel_blocks(int64_t(size) * size), unsigned(samples));
-  contrast_luma_sums_kernel<<<grid, kBlock>>>(images, size, params, sums);
+  launch(contrast_luma_sums_kernel, grid, kBlock)(images, size, params, sums);
   CUDA_CHECK_LAUNCH("contrast_luma_sums_kernel");
 }
 
 void transform_batch(const uint8_t* images, int size, const SampleParams* params, const uint64_t* sums, int samples,
                      float* out) {
   const dim3 grid(pixel_blocks(int64_t(size) * size), unsigned(samples));
-  transform_batch_kernel<<<grid, kBlock>>>(images, size, params, sums, out);
+  launch(transform_batch_kernel, grid, kBlock)(images, size, params, sums, out);
   CUDA_CHECK_LAUNCH("transform_batch_kernel");
 }
 

@@ -14,6 +14,7 @@
 #include "kernels/coupling.h"
 #include "kernels/coupling_math.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_launch.h"
 
 namespace differnet::kernels::cuda {
 namespace {
@@ -90,21 +91,21 @@ unsigned elementwise_grid(int64_t n) {
 void coupling_forward(const float* x, const float* r, float* y, float* log_det, int64_t rows, int64_t half,
                       float alpha) {
   if (rows == 0) return;
-  coupling_forward_kernel<<<unsigned(rows), forward_threads(half)>>>(x, r, y, log_det, half, alpha);
+  launch(coupling_forward_kernel, unsigned(rows), forward_threads(half))(x, r, y, log_det, half, alpha);
   CUDA_CHECK_LAUNCH("coupling_forward_kernel");
 }
 
 void coupling_backward(const float* x, const float* r, const float* dy, const float* dlog_det, float* dx, float* dr,
                        int64_t rows, int64_t half, float alpha) {
   if (rows * half == 0) return;
-  coupling_backward_kernel<<<elementwise_grid(rows * half), kMaxThreads>>>(x, r, dy, dlog_det, dx, dr, rows, half,
-                                                                          alpha);
+  launch(coupling_backward_kernel, elementwise_grid(rows * half), kMaxThreads)(x, r, dy, dlog_det, dx, dr, rows,
+                                                                               half, alpha);
   CUDA_CHECK_LAUNCH("coupling_backward_kernel");
 }
 
 void coupling_inverse(const float* y, const float* r, float* x, int64_t rows, int64_t half, float alpha) {
   if (rows * half == 0) return;
-  coupling_inverse_kernel<<<elementwise_grid(rows * half), kMaxThreads>>>(y, r, x, rows, half, alpha);
+  launch(coupling_inverse_kernel, elementwise_grid(rows * half), kMaxThreads)(y, r, x, rows, half, alpha);
   CUDA_CHECK_LAUNCH("coupling_inverse_kernel");
 }
 

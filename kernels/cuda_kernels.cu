@@ -184,13 +184,15 @@ struct DeviceIndices {
 }  // namespace
 
 void unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
-  dispatch_unary(op, [&](auto tag) { unary_kernel<decltype(tag)::value><<<grid_for(n), kBlock>>>(x, y, n, alpha); });
+  dispatch_unary(op, [&](auto tag) {
+    launch(unary_kernel<decltype(tag)::value>, grid_for(n), kBlock)(x, y, n, alpha);
+  });
   CUDA_CHECK_LAUNCH("unary_kernel");
 }
 
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy, float* gx, int64_t n, float alpha) {
   dispatch_unary(op, [&](auto tag) {
-    unary_backward_kernel<decltype(tag)::value><<<grid_for(n), kBlock>>>(x, y, gy, gx, n, alpha);
+    launch(unary_backward_kernel<decltype(tag)::value>, grid_for(n), kBlock)(x, y, gy, gx, n, alpha);
   });
   CUDA_CHECK_LAUNCH("unary_backward_kernel");
 }
@@ -198,48 +200,48 @@ void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy,
 void binary(BinaryOp op, const float* a, const float* b, float* out, int64_t n, const BroadcastIndex* bc) {
   dispatch_binary(op, [&](auto tag) {
     constexpr BinaryOp o = decltype(tag)::value;
-    if (bc) binary_broadcast_kernel<o><<<grid_for(n), kBlock>>>(a, b, out, n, *bc);
-    else binary_kernel<o><<<grid_for(n), kBlock>>>(a, b, out, n);
+    if (bc) launch(binary_broadcast_kernel<o>, grid_for(n), kBlock)(a, b, out, n, *bc);
+    else launch(binary_kernel<o>, grid_for(n), kBlock)(a, b, out, n);
   });
   CUDA_CHECK_LAUNCH("binary_kernel");
 }
 
 void accumulate(float* dst, const float* src, int64_t n) {
-  accumulate_kernel<<<grid_for(n), kBlock>>>(dst, src, n);
+  launch(accumulate_kernel, grid_for(n), kBlock)(dst, src, n);
   CUDA_CHECK_LAUNCH("accumulate_kernel");
 }
 
 void fill(float* dst, int64_t n, float value) {
-  fill_kernel<<<grid_for(n), kBlock>>>(dst, n, value);
+  launch(fill_kernel, grid_for(n), kBlock)(dst, n, value);
   CUDA_CHECK_LAUNCH("fill_kernel");
 }
 
 void reduce_sum(const float* x, float* y, DimSplit s) {
   if (s.inner == 1 && s.outer <= 65535 * 16) {
-    reduce_rows_kernel<<<unsigned(s.outer), kBlock>>>(x, y, s.len);
+    launch(reduce_rows_kernel, unsigned(s.outer), kBlock)(x, y, s.len);
     CUDA_CHECK_LAUNCH("reduce_rows_kernel");
   } else {
-    reduce_columns_kernel<<<grid_for(s.outer * s.inner), kBlock>>>(x, y, s);
+    launch(reduce_columns_kernel, grid_for(s.outer * s.inner), kBlock)(x, y, s);
     CUDA_CHECK_LAUNCH("reduce_columns_kernel");
   }
 }
 
 void broadcast_copy(const float* x, float* y, int64_t n, const BroadcastIndex& bc) {
-  broadcast_copy_kernel<<<grid_for(n), kBlock>>>(x, y, n, bc);
+  launch(broadcast_copy_kernel, grid_for(n), kBlock)(x, y, n, bc);
   CUDA_CHECK_LAUNCH("broadcast_copy_kernel");
 }
 
 void gather(const float* x, float* y, DimSplit s, const int64_t* idx_host, int64_t n_idx) {
   DeviceIndices idx(idx_host, n_idx);
   const int64_t n = s.outer * n_idx * s.inner;
-  gather_kernel<<<grid_for(n), kBlock>>>(x, y, s, idx.ptr, n_idx);
+  launch(gather_kernel, grid_for(n), kBlock)(x, y, s, idx.ptr, n_idx);
   CUDA_CHECK_LAUNCH("gather_kernel");
 }
 
 void scatter_add(const float* gy, float* gx, DimSplit s, const int64_t* idx_host, int64_t n_idx) {
   DeviceIndices idx(idx_host, n_idx);
   const int64_t n = s.outer * n_idx * s.inner;
-  scatter_add_kernel<<<grid_for(n), kBlock>>>(gy, gx, s, idx.ptr, n_idx);
+  launch(scatter_add_kernel, grid_for(n), kBlock)(gy, gx, s, idx.ptr, n_idx);
   CUDA_CHECK_LAUNCH("scatter_add_kernel");
 }
 
@@ -261,22 +263,22 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
 }
 
 void add_row_vector(float* y, const float* bias, int64_t rows, int64_t cols) {
-  add_row_vector_kernel<<<grid_for(rows * cols), kBlock>>>(y, bias, rows, cols);
+  launch(add_row_vector_kernel, grid_for(rows * cols), kBlock)(y, bias, rows, cols);
   CUDA_CHECK_LAUNCH("add_row_vector_kernel");
 }
 
 void resize_nearest(const float* x, float* y, int64_t planes, int h, int w, int oh, int ow) {
-  resize_nearest_kernel<<<grid_for(planes * oh * ow), kBlock>>>(x, y, planes, h, w, oh, ow);
+  launch(resize_nearest_kernel, grid_for(planes * oh * ow), kBlock)(x, y, planes, h, w, oh, ow);
   CUDA_CHECK_LAUNCH("resize_nearest_kernel");
 }
 
 void resize_nearest_backward(const float* gy, float* gx, int64_t planes, int h, int w, int oh, int ow) {
-  resize_nearest_backward_kernel<<<grid_for(planes * h * w), kBlock>>>(gy, gx, planes, h, w, oh, ow);
+  launch(resize_nearest_backward_kernel, grid_for(planes * h * w), kBlock)(gy, gx, planes, h, w, oh, ow);
   CUDA_CHECK_LAUNCH("resize_nearest_backward_kernel");
 }
 
 void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a) {
-  adam_kernel<<<grid_for(n), kBlock>>>(p, g, m, v, n, a);
+  launch(adam_kernel, grid_for(n), kBlock)(p, g, m, v, n, a);
   CUDA_CHECK_LAUNCH("adam_kernel");
 }
 
@@ -298,7 +300,7 @@ void fill_uniform(float* y, int64_t n, uint64_t seed, uint64_t offset, float low
   if (n == 0) return;
   Philox g(seed, offset);
   CURAND_CHECK(curandGenerateUniform(g.gen, y, size_t(n)));  // (0, 1]
-  affine_kernel<<<grid_for(n), kBlock>>>(y, n, high - low, low);
+  launch(affine_kernel, grid_for(n), kBlock)(y, n, high - low, low);
   CUDA_CHECK_LAUNCH("affine_kernel");
 }
 

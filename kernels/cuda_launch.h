@@ -1,7 +1,16 @@
 // Launch helpers shared by the CUDA kernel files: the block size, a grid that
-// covers n elements (capped; the kernels loop), and the grid-stride loop.
+// covers n elements (capped; the kernels loop), the grid-stride loop, and the
+// one launch form of the project.
+//
+// Every kernel launch is written `launch(kernel, grid, block[, shared_bytes])(args...)`.
+// Under nvcc it is a plain `kernel<<<grid, block, shared_bytes>>>(args...)`; in the
+// SIMT emulation build (DIFFERNET_CUDA=EMULATE, kernels/simt/) the same line runs
+// the kernel's threads on the CPU. One form that is both CUDA and C++ keeps the
+// .cu files identical between the two builds.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace differnet::kernels::cuda {
 
@@ -11,6 +20,25 @@ inline unsigned grid_for(int64_t n) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   return unsigned(blocks < 65535 * 8 ? (blocks > 0 ? blocks : 1) : 65535 * 8);
 }
+
+#if !defined(DIFFERNET_SIMT_EMULATION)
+// A configured launch: call it with the kernel's arguments.
+template <typename... Params>
+struct Launch {
+  void (*kernel)(Params...);
+  dim3 grid, block;
+  size_t shared_bytes;
+  template <typename... Args>
+  void operator()(Args&&... args) const {
+    kernel<<<grid, block, shared_bytes>>>(std::forward<Args>(args)...);
+  }
+};
+
+template <typename... Params>
+Launch<Params...> launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes = 0) {
+  return Launch<Params...>{kernel, grid, block, shared_bytes};
+}
+#endif
 
 }  // namespace differnet::kernels::cuda
 

@@ -34,14 +34,14 @@ __global__ void max_pool2d_backward_kernel(Pool2dGeometry g, const float* x, con
 void max_pool2d(const Pool2dGeometry& g, const float* x, float* y) {
   const int64_t n = g.planes * g.out_h * g.out_w;
   if (n == 0) return;
-  max_pool2d_kernel<<<grid_for(n), kBlock>>>(g, x, y);
+  launch(max_pool2d_kernel, grid_for(n), kBlock)(g, x, y);
   CUDA_CHECK_LAUNCH("max_pool2d_kernel");
 }
 
 void max_pool2d_backward(const Pool2dGeometry& g, const float* x, const float* gy, float* gx) {
   const int64_t n = g.planes * g.in_h * g.in_w;
   if (n == 0) return;
-  max_pool2d_backward_kernel<<<grid_for(n), kBlock>>>(g, x, gy, gx);
+  launch(max_pool2d_backward_kernel, grid_for(n), kBlock)(g, x, gy, gx);
   CUDA_CHECK_LAUNCH("max_pool2d_backward_kernel");
 }
 
