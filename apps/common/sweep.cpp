@@ -184,7 +184,8 @@ const JsonValue& field(const JsonValue& obj, const std::string& key, JsonValue::
   const JsonValue* v = obj.find(key);
   DIFFERNET_CHECK(v, where, ": no '", key, "'");
   const bool ok = v->kind == kind || (kind == JsonValue::Kind::Real && v->is_number());
-  DIFFERNET_CHECK(ok, where, ": '", key, "' must be a ", weights::json_kind_name(kind), ", not ",
+  const std::string wanted = weights::json_kind_name(kind);
+  DIFFERNET_CHECK(ok, where, ": '", key, "' must be ", std::strchr("aeiou", wanted[0]) ? "an " : "a ", wanted, ", not ",
                   weights::json_kind_name(v->kind));
   return *v;
 }
@@ -658,7 +659,7 @@ std::string csv_field(const std::string& s) {
 struct CellSummary {
   std::vector<double> values;  // done runs, percent, in seed order
   std::vector<std::string> seeds;
-  int total = 0, failed = 0, missing = 0;  // failed: failed or broken; missing: not started/running/interrupted
+  int done = 0, total = 0, failed = 0, missing = 0;  // failed: failed or broken; missing: not started/running/interrupted
   double mean = NAN, stdev = NAN;
   std::string text;  // "93.1 ± 0.4", with what is missing
 };
@@ -677,6 +678,7 @@ CellSummary summarize(const Cell& cell) {
       ++s.missing;
     }
   }
+  s.done = int(s.values.size());
   if (!s.values.empty()) {
     s.mean = mean_of(s.values);
     s.stdev = std_of(s.values);
@@ -777,6 +779,7 @@ std::string collect_table(const std::string& sweep_dir, bool& complete) {
         const auto it = cells.find({row, column});
         if (it == cells.end()) continue;
         const CellSummary& s = summary[{row, column}];
+        m.done += s.done;
         m.total += s.total;
         m.failed += s.failed;
         m.missing += s.missing;
@@ -831,7 +834,7 @@ std::string collect_table(const std::string& sweep_dir, bool& complete) {
   csv << "row,column,mean,std,done,runs,failed,missing,paper\n";
   auto csv_line = [&](const std::string& row, const std::string& column, const CellSummary& s) {
     csv << csv_field(row) << "," << csv_field(column) << "," << fmt(s.mean, "%.4f") << "," << fmt(s.stdev, "%.4f") << ","
-        << s.values.size() << "," << s.total << "," << s.failed << "," << s.missing << ","
+        << s.done << "," << s.total << "," << s.failed << "," << s.missing << ","
         << fmt(paper_number(row, column)) << "\n";
   };
   for (const auto& row : plan.rows)
