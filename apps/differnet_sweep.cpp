@@ -82,9 +82,15 @@ std::string describe(const SweepRun& run) { return run.row + ", " + run.column +
 
 int run_local(const std::string& dir, int jobs, const std::string& train_mvtec) {
   const SweepPlan plan = read_manifest(dir);
+  const auto queue = slurm_queue();
   std::vector<int> pending;
-  for (const auto& run : plan.runs)
-    if (read_run_status(dir, run).state != RunState::Done) pending.push_back(run.id);
+  for (const auto& run : plan.runs) {
+    const RunStatus st = read_run_status(dir, run, queue);
+    if (st.state == RunState::Running)  // elsewhere: a Slurm task or another `run`
+      std::printf("run %d (%s) is running (%s): left to it\n", run.id, describe(run).c_str(), st.detail.c_str());
+    else if (st.state != RunState::Done)
+      pending.push_back(run.id);
+  }
   if (pending.empty()) {
     std::printf("%s: all %zu runs are done\n", dir.c_str(), plan.runs.size());
     return 0;
@@ -165,10 +171,11 @@ int run_local(const std::string& dir, int jobs, const std::string& train_mvtec) 
 
 int print_status(const std::string& dir) {
   const SweepPlan plan = read_manifest(dir);
+  const auto queue = slurm_queue();
   std::map<RunState, int> counts;
   std::printf("%-5s %-12s %-20s %-20s %-6s %s\n", "run", "state", "category", "column", "seed", "detail");
   for (const auto& run : plan.runs) {
-    const RunStatus st = read_run_status(dir, run);
+    const RunStatus st = read_run_status(dir, run, queue);
     ++counts[st.state];
     char auroc[32] = "";
     if (st.state == RunState::Done) std::snprintf(auroc, sizeof auroc, "AUROC %.1f", st.auroc);
@@ -190,9 +197,10 @@ int print_status(const std::string& dir) {
 
 int submit(const std::string& dir, const SlurmOptions& options, bool dry_run, const std::string& train_mvtec_flag) {
   const SweepPlan plan = read_manifest(dir);
+  const auto queue = slurm_queue();
   std::vector<int> ids;
   for (const auto& run : plan.runs) {
-    const RunState s = read_run_status(dir, run).state;
+    const RunState s = read_run_status(dir, run, queue).state;
     DIFFERNET_CHECK(s != RunState::Running || dry_run, "run ", run.id, " (", dir, "/", run.dir,
                     ") is running; wait for it or check `differnet_sweep status ", dir, "`");
     if (s != RunState::Done) ids.push_back(run.id);

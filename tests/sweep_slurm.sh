@@ -5,7 +5,8 @@
 #
 #   tests/sweep_slurm.sh grid BUILD_DIR     4 runs (2 hidden widths x 2 seeds) through sbatch; every run
 #                                           completes, collect gives the table, and run --local on the
-#                                           same grid gives the same numbers
+#                                           same grid (one run continued from a checkpoint) gives the
+#                                           same numbers
 #   tests/sweep_slurm.sh failure BUILD_DIR  one task fails (an unknown backbone): status and collect
 #                                           report it; sbatch refusing a job gives a clear error
 #
@@ -171,7 +172,12 @@ grid)
     || fail "table.csv lacks two complete cells: $(cat "$tmp/slurm-sweep/table.csv")"
   # The same grid on this machine: the same seeds on the CPU give identical numbers.
   "$sweep" plan "$tmp/grid.cfg" --out "$tmp/local-sweep" || fail "plan (local)"
+  # Run 0 stopped after one step, as a preempted task would be: run --local continues it from its checkpoint.
+  "$build/apps/train_mvtec" --config "$tmp/local-sweep/runs/0000/options.cfg" --out "$tmp/local-sweep/runs/0000" \
+    --stop-after-steps 1 > "$tmp/stopped.txt" 2>&1
+  [ $? -eq 130 ] && [ -f "$tmp/local-sweep/runs/0000/checkpoint.safetensors" ] || fail "no interrupted run 0: $(tail -3 "$tmp/stopped.txt")"
   "$sweep" run "$tmp/local-sweep" --local --jobs 2 || fail "run --local"
+  grep -q -- "--out $tmp/local-sweep/runs/0000 --resume" "$tmp/local-sweep/runs/0000/log.txt" || fail "run 0 did not resume"
   "$sweep" collect "$tmp/local-sweep" >/dev/null || fail "collect (local)"
   cmp "$tmp/slurm-sweep/table.csv" "$tmp/local-sweep/table.csv" || fail "run --local gave another table:
 $(cat "$tmp/slurm-sweep/table.csv")

@@ -194,6 +194,21 @@ BOOST_AUTO_TEST_CASE(collect_marks_failed_broken_and_missing_runs) {
   BOOST_TEST(text.str().find("b,AUROC,85.0000,21.2132,2,2,0,0,\n") != std::string::npos, text.str());
 }
 
+BOOST_AUTO_TEST_CASE(a_slurm_task_that_left_the_queue_is_interrupted) {
+  const std::string dir = temp_dir("queue");
+  const SweepPlan plan = expand_grid(write(dir + "/g.cfg", kBase));
+  write_plan(plan, dir + "/s");
+  write(dir + "/s/runs/0001/sweep-state", "state = running\nwhere = slurm job 5_1\nhost = node7\npid = 1\n");
+  auto state = [&](const std::optional<std::set<std::string>>& queue) {
+    return std::string(run_state_name(read_run_status(dir + "/s", plan.runs[1], queue).state));
+  };
+  BOOST_TEST(state(std::nullopt) == "running");  // no squeue here: the folder's word
+  BOOST_TEST(state(std::set<std::string>{"5_1", "5_2"}) == "running");
+  BOOST_TEST(state(std::set<std::string>{"5_2"}) == "interrupted");
+  BOOST_TEST(read_run_status(dir + "/s", plan.runs[1], std::set<std::string>{}).detail.find("left Slurm's queue") !=
+             std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(the_job_array_script) {
   BOOST_TEST(array_ranges({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8");
   SlurmOptions o;

@@ -456,7 +456,18 @@ const char* run_state_name(RunState s) {
   return "?";
 }
 
-RunStatus read_run_status(const std::string& sweep_dir, const SweepRun& run) {
+std::optional<std::set<std::string>> slurm_queue() {
+  FILE* p = popen("squeue -h -r -o %i 2>/dev/null", "r");
+  if (!p) return std::nullopt;
+  std::set<std::string> jobs;
+  char line[256];
+  while (std::fgets(line, sizeof line, p)) jobs.insert(trim(std::string(line).substr(0, std::strcspn(line, "\n"))));
+  if (pclose(p) != 0) return std::nullopt;
+  return jobs;
+}
+
+RunStatus read_run_status(const std::string& sweep_dir, const SweepRun& run,
+                          const std::optional<std::set<std::string>>& slurm_queue) {
   const std::string dir = sweep_dir + "/" + run.dir;
   RunStatus st;
   const std::string results = dir + "/results.json";
@@ -489,6 +500,11 @@ RunStatus read_run_status(const std::string& sweep_dir, const SweepRun& run) {
         kill(pid_t(std::atol(pid.c_str())), 0) != 0 && errno == ESRCH) {
       st.state = RunState::Interrupted;
       st.detail += "; its process is gone";
+    }
+    const std::string where = lookup(state, "where"), slurm_prefix = "slurm job ";
+    if (slurm_queue && where.rfind(slurm_prefix, 0) == 0 && !slurm_queue->count(where.substr(slurm_prefix.size()))) {
+      st.state = RunState::Interrupted;
+      st.detail += "; the task left Slurm's queue without finishing (time limit, node failure or scancel)";
     }
   } else {
     st.exit_code = std::atoi(lookup(state, "exit_code").c_str());
@@ -744,13 +760,14 @@ std::string plot_svg(const SweepPlan& plan, const std::map<std::pair<std::string
 
 std::string collect_table(const std::string& sweep_dir, bool& complete) {
   const SweepPlan plan = read_manifest(sweep_dir);
+  const auto queue = slurm_queue();
   std::map<std::pair<std::string, std::string>, Cell> cells;
   std::vector<std::pair<const SweepRun*, RunStatus>> problems;
   complete = true;
   for (const SweepRun& run : plan.runs) {
     Cell& c = cells[{run.row, run.column}];
     c.runs.push_back(&run);
-    c.status.push_back(read_run_status(sweep_dir, run));
+    c.status.push_back(read_run_status(sweep_dir, run, queue));
     if (c.status.back().state != RunState::Done) {
       complete = false;
       if (c.status.back().state == RunState::Failed || c.status.back().state == RunState::Broken)

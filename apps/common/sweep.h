@@ -7,6 +7,7 @@
 #pragma once
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,7 +65,15 @@ struct RunStatus {
   std::string log_tail; // Failed / Interrupted: the last lines of log.txt
 };
 
-RunStatus read_run_status(const std::string& sweep_dir, const SweepRun& run);
+// `slurm_queue`: the array tasks Slurm still holds ("12_3"), from slurm_queue();
+// a run recorded as running in a task that left the queue was stopped without
+// recording it (time limit, node failure, scancel): Interrupted.
+RunStatus read_run_status(const std::string& sweep_dir, const SweepRun& run,
+                          const std::optional<std::set<std::string>>& slurm_queue = std::nullopt);
+
+// The job ids Slurm's queue holds, array tasks one by one (squeue -h -r -o %i);
+// nullopt where squeue is missing or fails (no Slurm here).
+std::optional<std::set<std::string>> slurm_queue();
 
 // Runs one run's train_mvtec (the body of a local slot and of a Slurm array
 // task): skips a finished run, adds --resume when a checkpoint exists, appends
