@@ -225,3 +225,33 @@ BOOST_AUTO_TEST_CASE(the_job_array_script) {
   expect_error([&] { sbatch_script("/s", {0}, o, "/b/differnet_sweep", ""); }, "expected one sbatch option");
   expect_error([&] { sbatch_script("/s", {}, SlurmOptions{}, "/b/differnet_sweep", ""); }, "every run is done");
 }
+
+BOOST_AUTO_TEST_CASE(the_command_line) {
+  const std::string dir = temp_dir("cli");
+  const std::string sweep = std::string(DIFFERNET_BINARY_DIR) + "/apps/differnet_sweep";
+  auto run = [&](const std::string& args) { return differnet::testing::run_command(sweep + " " + args); };
+  auto check = [&](const std::string& args, int status, const std::string& part) {
+    const auto r = run(args);
+    BOOST_TEST_CONTEXT(args << " -> " << r.output) {
+      BOOST_TEST(r.status == status);
+      BOOST_TEST(r.output.find(part) != std::string::npos);
+    }
+  };
+  check("--help", 0, "differnet_sweep plan GRID --out DIR");
+  check("", 2, "differnet_sweep status DIR");
+  check("frobnicate " + dir, 2, "unknown command 'frobnicate'");
+  check("plan " + write(dir + "/g.cfg", kBase), 2, "plan: --out DIR is required");
+  check("plan " + dir + "/g.cfg --out " + dir + "/s extra", 2, "unexpected argument 'extra'");
+  check("run " + dir + "/s", 2, "run: say where: --local");
+  check("status " + dir + "/nowhere", 1, "no plan in '" + dir + "/nowhere'");
+  check("plan " + dir + "/g.cfg --out " + dir + "/s", 0, "4 runs (2 rows x 1 columns");
+  check("status " + dir + "/s", 0, "4 runs: 0 done, 0 running, 0 interrupted, 0 failed, 0 broken, 4 not started");
+  check("submit " + dir + "/s --slurm --dry-run --gres gpu:1", 0, "#SBATCH --array=0-3\n#SBATCH");
+  check("submit " + dir + "/s --slurm --max-parallel 0", 2, "--max-parallel must be positive");
+  // Without sbatch on PATH: a clear error, nothing recorded.
+  const auto r = differnet::testing::run_command("PATH=/nonexistent " + sweep + " submit " + dir + "/s --slurm");
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(r.output.find("sbatch was not found on PATH") != std::string::npos, r.output);
+  BOOST_TEST(!fs::exists(dir + "/s/slurm/jobs"));
+  check("collect " + dir + "/s", 1, "incomplete");
+}
