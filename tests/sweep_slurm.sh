@@ -20,7 +20,8 @@ sweep=$build/apps/differnet_sweep
 skip() { echo "SKIPPED: $*"; exit 77; }
 fail() { echo "FAILED: $*"; dump_logs; exit 1; }
 
-for tool in munged slurmctld slurmd sbatch squeue sinfo; do
+export PATH=$PATH:/usr/sbin:/sbin  # the daemons live there; a non-login PATH may lack it
+for tool in munged slurmctld slurmd sbatch squeue sinfo scancel; do
   command -v "$tool" >/dev/null || skip "$tool not found (Debian packages slurm-wlm and munge; scripts/run_tests.sh installs them)"
 done
 # slurmd starts the tasks as the submitting user, which needs root; CI runs as root.
