@@ -192,6 +192,15 @@ BOOST_AUTO_TEST_CASE(collect_marks_failed_broken_and_missing_runs) {
   // per seed: (80 + 70) / 2 = 75 and (90 + 100) / 2 = 95 -> 85 +- 14.1421
   BOOST_TEST(text.str().find("mean,AUROC,85.0000,14.1421,4,4,0,0,94.9\n") != std::string::npos, text.str());
   BOOST_TEST(text.str().find("b,AUROC,85.0000,21.2132,2,2,0,0,\n") != std::string::npos, text.str());
+
+  // A swept column key (shots): table.html plots each row across the columns.
+  const SweepPlan shots = expand_grid(write(dir + "/shots.cfg", kBase + "shots = 2, 4\n"));
+  write_plan(shots, dir + "/shots");
+  for (const SweepRun& run : shots.runs) finish(dir + "/shots", run, 0.5 + 0.01 * run.id);
+  collect_table(dir + "/shots", complete);
+  const std::string html = weights::read_file_bytes(dir + "/shots/table.html");
+  BOOST_TEST(html.find("<th>shots=2</th><th>shots=4</th>") != std::string::npos, html);
+  BOOST_TEST(html.find("<polyline") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(a_slurm_task_that_left_the_queue_is_interrupted) {
