@@ -97,6 +97,8 @@ BOOST_AUTO_TEST_CASE(bad_grids_name_the_file_line_and_key) {
       {kBase + "shots = 2,4\npaper.a = 90\n", "paper numbers need one column per grid, but it sweeps 'shots'"},
       {"category = a\n", "g.cfg: the grid has no 'data'"},
       {"data = /d\n[A]\nscales = 1\n", "variant [A] has no 'category'"},
+      {kBase + "hidden = 1,2,3,4,5,6,7,8,9,10\nblocks = 1,2,3,4,5,6,7,8,9,10\nlr = 1,2,3,4,5,6,7,8,9,10\n"
+               "eps = 1,2,3,4,5,6,7,8,9,10\nalpha = 1,2,3,4,5,6,7,8,9,10\n", "the grid would make more than 100000 runs"},
   };
   for (const auto& [text, message] : cases) {
     BOOST_TEST_CONTEXT(text) { expect_error([&] { expand_grid(write(dir + "/g.cfg", text)); }, message); }

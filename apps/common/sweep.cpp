@@ -38,6 +38,13 @@ std::string trim(const std::string& s) {
   return s.substr(a, s.find_last_not_of(" \t\r") - a + 1);
 }
 
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  const fs::path p = fs::absolute(path, ec);
+  DIFFERNET_CHECK(!ec, "cannot make '", path, "' an absolute path: ", ec.message());
+  return p.lexically_normal().string();
+}
+
 bool exists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
@@ -154,7 +161,7 @@ std::vector<GridSection> read_grid_sections(const std::string& path) {
         std::replace(v.begin(), v.end(), '+', ',');  // a+b: one model on both (train_mvtec's a,b)
       }
       // Paths are taken relative to where `plan` runs, so runs find them from any folder.
-      if ((key == "data" || key == "weights") && v.front() != '/') v = fs::absolute(v).lexically_normal().string();
+      if ((key == "data" || key == "weights") && v.front() != '/') v = absolute_path(v);
     }
     section.entries.push_back({line_no, key, std::move(values)});
   }
@@ -239,7 +246,7 @@ std::string last_lines(const std::string& path, int n) {
 SweepPlan expand_grid(const std::string& grid_path) {
   const std::vector<GridSection> sections = read_grid_sections(grid_path);
   SweepPlan plan;
-  plan.grid = fs::absolute(grid_path).lexically_normal().string();
+  plan.grid = absolute_path(grid_path);
   const GridSection& base = sections[0];
   // No [variant] sections: the base is the one variant.
   std::vector<const GridSection*> variants;
@@ -266,6 +273,10 @@ SweepPlan expand_grid(const std::string& grid_path) {
       DIFFERNET_CHECK(column_keys.empty(), grid_path, ":", paper[0].first, ": paper numbers need one column per ",
                       vname.empty() ? "grid" : "variant " + vname, ", but it sweeps '", column_keys[0],
                       "': make each value a [variant] with its own paper.ROW lines");
+    double product = 1;
+    for (const GridEntry& e : merged) product *= double(e.values.size());
+    DIFFERNET_CHECK(double(plan.runs.size()) + product <= 100000, grid_path, ": ",
+                    vname.empty() ? "the grid" : "variant " + vname, " would make more than 100000 runs");
     // The cartesian product, the last key varying fastest.
     std::vector<size_t> index(merged.size(), 0);
     for (bool more = true; more;) {
@@ -286,7 +297,6 @@ SweepPlan expand_grid(const std::string& grid_path) {
       add_unique(plan.rows, run.row);
       add_unique(plan.columns, run.column);
       plan.runs.push_back(std::move(run));
-      DIFFERNET_CHECK(plan.runs.size() <= 100000, grid_path, ": more than 100000 runs");
       more = false;
       for (size_t k = merged.size(); k-- > 0;) {
         if (++index[k] < merged[k].values.size()) {
@@ -429,10 +439,12 @@ void write_plan(const SweepPlan& plan, const std::string& sweep_dir) {
       }
     }
   } catch (...) {
-    fs::remove_all(scratch);
+    std::error_code ignored;
+    fs::remove_all(scratch, ignored);
     throw;
   }
-  fs::remove_all(scratch);
+  std::error_code ignored;
+  fs::remove_all(scratch, ignored);
   std::error_code ec;
   for (const SweepRun& run : plan.runs) {
     const std::string dir = sweep_dir + "/" + run.dir;
@@ -607,7 +619,7 @@ std::string shell_quote(const std::string& s) {
 std::string sbatch_script(const std::string& sweep_dir, const std::vector<int>& run_ids, const SlurmOptions& o,
                           const std::string& sweep_program, const std::string& train_mvtec) {
   DIFFERNET_CHECK(!run_ids.empty(), sweep_dir, ": every run is done; nothing to submit");
-  const std::string dir = fs::absolute(sweep_dir).lexically_normal().string();
+  const std::string dir = absolute_path(sweep_dir);
   std::vector<std::string> lines = {"--job-name=" + o.job_name,
                                     "--array=" + array_ranges(run_ids) +
                                         (o.max_parallel > 0 ? "%" + std::to_string(o.max_parallel) : ""),
