@@ -307,13 +307,14 @@ SweepPlan expand_grid(const std::string& grid_path) {
       }
     }
     const std::string column = plan.runs.back().column;
-    for (const auto& [line, number] : paper) {
-      const bool known_row = number.first == "mean" || std::any_of(plan.runs.begin(), plan.runs.end(), [&](const SweepRun& r) {
-                               return r.column == column && r.row == number.first;
+    for (const auto& line_number : paper) {
+      const std::string& row = line_number.second.first;
+      const bool known_row = row == "mean" || std::any_of(plan.runs.begin(), plan.runs.end(), [&](const SweepRun& r) {
+                               return r.column == column && r.row == row;
                              });
-      DIFFERNET_CHECK(known_row, grid_path, ":", line, ": 'paper.", number.first,
+      DIFFERNET_CHECK(known_row, grid_path, ":", line_number.first, ": 'paper.", row,
                       "' names no row of the table (a category of the grid, or 'mean')");
-      plan.paper.push_back({number.first, column, number.second});
+      plan.paper.push_back({row, column, line_number.second.second});
     }
   }
   return plan;
