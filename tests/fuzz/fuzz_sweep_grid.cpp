@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -17,14 +16,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A scratch folder for the inputs, removed when the fuzzer exits.
+struct Scratch {
+  std::string dir = (fs::temp_directory_path() / ("differnet_fuzz_sweep_" + std::to_string(getpid()))).string();
+  Scratch() { fs::create_directories(dir); }
+  ~Scratch() {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  }
+};
+
 const std::string& scratch_dir() {
-  static const std::string dir = [] {
-    std::string d = (fs::temp_directory_path() / ("differnet_fuzz_sweep_" + std::to_string(getpid()))).string();
-    fs::create_directories(d);
-    std::atexit([] { fs::remove_all(scratch_dir()); });
-    return d;
-  }();
-  return dir;
+  static const Scratch scratch;
+  return scratch.dir;
 }
 
 void write(const std::string& path, const uint8_t* data, size_t size) {
