@@ -21,8 +21,18 @@ using differnet::testing::expect_error;
 
 namespace {
 
+fs::path temp_root() { return fs::temp_directory_path() / ("sweep_test_" + std::to_string(::getpid())); }
+
+// Removes the test's folders when the module ends.
+struct RemoveTempRoot {
+  ~RemoveTempRoot() {
+    std::error_code ignored;
+    fs::remove_all(temp_root(), ignored);
+  }
+};
+
 std::string temp_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("sweep_test_" + std::to_string(::getpid())) / name;
+  const fs::path dir = temp_root() / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
@@ -48,6 +58,8 @@ void finish(const std::string& sweep, const SweepRun& run, double auroc) {
 }
 
 }  // namespace
+
+BOOST_TEST_GLOBAL_FIXTURE(RemoveTempRoot);
 
 BOOST_AUTO_TEST_CASE(grid_expands_lists_and_variants) {
   const std::string dir = temp_dir("expand");
