@@ -4,6 +4,8 @@
 
 DIFFERNET_BUILD_PACKAGES=(cmake g++ make pkg-config libboost-test-dev libboost-program-options-dev
   libpng-dev libturbojpeg0-dev libopenblas-dev)
+# For the tests only: a one-node Slurm cluster (tests/sweep_slurm.sh, label slurm).
+DIFFERNET_TEST_PACKAGES=(slurm-wlm munge)
 
 differnet_install_packages() {
   local wanted=("${DIFFERNET_BUILD_PACKAGES[@]}" "$@") missing=() p

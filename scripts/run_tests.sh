@@ -2,14 +2,15 @@
 # The test command: installs what is missing, configures, builds and runs every
 # test with CTest. Exits non-zero on any failure. CUDA kernels are compiled
 # when nvcc is found; their tests (label `gpu`) are reported as skipped, with
-# the reason, where no CUDA device exists.
+# the reason, where no CUDA device exists. The `slurm` tests start their own
+# one-node Slurm cluster (munged, slurmctld, slurmd; needs root, as CI runs).
 #
 # Environment: BUILD_DIR (default build), JOBS (default: all cores),
 #   DIFFERNET_CUDA=AUTO|ON|OFF, CUDA_ARCHS (e.g. 90; default: the CMake default list).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-differnet_install_packages
+differnet_install_packages "${DIFFERNET_TEST_PACKAGES[@]}"
 
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}

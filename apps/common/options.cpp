@@ -79,11 +79,8 @@ static void check_no_message_placeholders(const std::string& text, const std::st
   }
 }
 
-bool parse_train_options(int argc, char** argv, TrainOptions& o) {
-  std::string config_file;
-  po::options_description general("General");
-  general.add_options()("help,h", "show this help")("config", po::value(&config_file),
-                                                     "read options from FILE (key = value lines; the command line wins)");
+// The options that a command line and a config file may set, bound to `o`.
+static po::options_description describe_train_options(TrainOptions& o) {
   po::options_description opts("DifferNet options (defaults are the paper's)");
   opts.add_options()
       ("data", po::value(&o.data_dir)->required(), "MVTec-layout folder: DATA/<category>/{train,test,ground_truth}")
@@ -126,6 +123,23 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o) {
       ("profile", po::bool_switch(&o.profile), "print a per-stage time table at the end")
       ("tf32", po::bool_switch(&o.tf32), "GPU: let cuBLAS and cuDNN use TF32 tensor cores (faster, ~1e-3 relative error; default FP32)")
       ("note", po::value(&o.note), "a line shown at the top of report.html");
+  return opts;
+}
+
+std::vector<std::string> train_option_names() {
+  TrainOptions scratch;
+  const po::options_description opts = describe_train_options(scratch);
+  std::vector<std::string> names;
+  for (const auto& option : opts.options()) names.push_back(option->long_name());
+  return names;
+}
+
+bool parse_train_options(int argc, char** argv, TrainOptions& o) {
+  std::string config_file;
+  po::options_description general("General");
+  general.add_options()("help,h", "show this help")("config", po::value(&config_file),
+                                                     "read options from FILE (key = value lines; the command line wins)");
+  const po::options_description opts = describe_train_options(o);
   po::options_description all;
   all.add(general).add(opts);
   po::variables_map vm;

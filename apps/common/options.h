@@ -61,6 +61,9 @@ struct TrainOptions {
 // Throws differnet::Error naming the flag for a bad value.
 bool parse_train_options(int argc, char** argv, TrainOptions& options);
 
+// The long names of the options above (without "--"): the keys a --config file may hold.
+std::vector<std::string> train_option_names();
+
 // Checks ranges and combinations; throws differnet::Error naming the flag.
 void validate(const TrainOptions& options);
 
