@@ -5,7 +5,6 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
-#include <curand.h>
 
 #include <string>
 
@@ -16,7 +15,6 @@ namespace differnet::cuda {
 [[noreturn]] void throw_cuda_error(const char* library, const std::string& what, const char* call,
                                    const char* file, int line);
 const char* cublas_status_name(cublasStatus_t s);
-const char* curand_status_name(curandStatus_t s);
 
 }  // namespace differnet::cuda
 
@@ -43,15 +41,6 @@ const char* curand_status_name(curandStatus_t s);
     if (st_ != CUDNN_STATUS_SUCCESS) {                                                          \
       ::differnet::cuda::throw_cuda_error("cuDNN", cudnnGetErrorString(st_), #call, __FILE__, __LINE__); \
     }                                                                                           \
-  } while (0)
-
-#define CURAND_CHECK(call)                                                                     \
-  do {                                                                                         \
-    curandStatus_t st_ = (call);                                                               \
-    if (st_ != CURAND_STATUS_SUCCESS) {                                                        \
-      ::differnet::cuda::throw_cuda_error("cuRAND", ::differnet::cuda::curand_status_name(st_), #call, \
-                                          __FILE__, __LINE__);                                 \
-    }                                                                                          \
   } while (0)
 
 // After a kernel launch: launch-configuration errors surface here, with the kernel named.

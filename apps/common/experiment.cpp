@@ -149,17 +149,15 @@ std::vector<uint8_t> mask_at(const std::string& mask_path, int size) {
   return out;
 }
 
-bool finite_sum(const Tensor& t) { return std::isfinite(sum(t).item()); }
-
 // The first non-finite quantity of a training step, checked before the
-// update (after the batch's features): the loss, then the gradients (one reduction over the flat buffer;
-// the parameter is named only when it fails). "" when all are finite.
+// update (after the batch's features): the loss, then the gradients and parameters (one fused check of the
+// flat buffers; the parameter is named only when it fails). "" when all are finite.
 std::string find_nonfinite(double loss, const DifferNetFlow& flow, const Adam& adam) {
   if (!std::isfinite(loss)) return "the loss";
-  if (finite_sum(adam.flat_gradients()) && finite_sum(adam.flat_parameters())) return "";
+  if (all_finite({adam.flat_gradients(), adam.flat_parameters()})) return "";
   for (const auto& [name, p] : flow.named_parameters()) {
-    if (!finite_sum(p)) return "parameter flow." + name;
-    if (p.has_grad() && !finite_sum(p.grad())) return "the gradient of flow." + name;
+    if (!all_finite({p})) return "parameter flow." + name;
+    if (p.has_grad() && !all_finite({p.grad()})) return "the gradient of flow." + name;
   }
   return "the gradients";
 }
@@ -402,7 +400,7 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
       std::string fault;
       {
         StageTimer t(stages, "flow", device);
-        if (!finite_sum(feats)) {
+        if (!all_finite({feats})) {
           fault = "the batch's features";
           loss = NAN;
         } else {
