@@ -103,10 +103,13 @@ BOOST_AUTO_TEST_CASE(three_scale_extractors_with_input_gradient) {
   }
 }
 
-int main(int argc, char* argv[]) {
-  if (!cuda_available()) {
-    std::printf("SKIPPED: CUDA conv/pool parity tests need a CUDA device: %s\n", cuda_unavailable_reason().c_str());
-    return 77;  // CTest's SKIP_RETURN_CODE
-  }
-  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
+// A batch of zero images: empty outputs and input gradient, zero weight and
+// bias gradients, as on the CPU (cuDNN refuses descriptors with n = 0).
+BOOST_AUTO_TEST_CASE(conv2d_of_an_empty_batch) {
+  const Tensor x = rand32({0, 3, 9, 8}, 1), w = rand32({4, 3, 3, 3}, 2), b = rand32({4}, 3);
+  auto f = [](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], 1, 1); };
+  check_parity("conv2d of batch 0", f, {x, w, b});
+  check_parity("conv2d of batch 0, weight gradient only", f, {x, w, b}, {false, true, true});
 }
+
+int main(int argc, char* argv[]) { return gpu_test_main(argc, argv, &init_unit_test, "CUDA conv/pool parity tests"); }

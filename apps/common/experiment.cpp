@@ -242,6 +242,8 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
   auto& stages = result.stage_seconds;
   const Device device = o.resolved_device();
   kernels::set_allow_tf32(o.tf32);
+  kernels::set_cudnn_benchmark(o.cudnn_benchmark);
+  kernels::set_log_conv_algorithms(o.profile);
   const std::string set_name = [&] {
     std::string s;
     for (const auto& c : categories) s += (s.empty() ? "" : "+") + c;
