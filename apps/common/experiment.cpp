@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <iostream>
 #include <new>
 #include <numeric>
@@ -62,12 +63,18 @@ class StageTimer {
         start_(std::chrono::steady_clock::now()) {
     g_stage = stage_;
   }
-  ~StageTimer() {
+  // The synchronisation is where an asynchronous CUDA fault of the stage shows:
+  // it is thrown from here (so that it reaches the stage's error message), except
+  // while another exception unwinds the scope, which then is the one reported
+  // (a second throw would terminate the process).
+  ~StageTimer() noexcept(false) {
+    if (std::uncaught_exceptions() > exceptions_at_start_) return;
     synchronize(device_);
     totals_[stage_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
 
  private:
+  const int exceptions_at_start_ = std::uncaught_exceptions();
   std::map<std::string, double>& totals_;
   std::string stage_;
   Device device_;
