@@ -5,7 +5,6 @@
 #define BOOST_TEST_MODULE gpu_conv
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
-#include <cstdio>
 
 #include "autograd/ops_conv.h"
 #include "layers/feature_extractor.h"

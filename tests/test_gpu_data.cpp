@@ -6,16 +6,17 @@
 #define BOOST_TEST_MODULE gpu_data
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
-#include <cstdio>
 #include <cstring>
 #include <random>
 
 #include "data/batch.h"
 #include "data/image_cache.h"
 #include "data/prefetch.h"
+#include "test_support.h"
 
 using namespace differnet;
 using namespace differnet::data;
+using differnet::testing::gpu_test_main;
 
 namespace {
 

@@ -5,7 +5,6 @@
 #define BOOST_TEST_MODULE gpu_flow
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
-#include <cstdio>
 
 #include "autograd/grad_mode.h"
 #include "flow/coupling_op.h"

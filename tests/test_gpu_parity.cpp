@@ -5,7 +5,6 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 
 #include "autograd/ops.h"
