@@ -103,7 +103,7 @@ __global__ void reduce_columns_kernel(const float* x, float* y, DimSplit s) {
 __global__ void nonfinite_flag_kernel(const float* x, int64_t n, int* flag) {
   bool bad = false;
   GRID_STRIDE_LOOP(i, n) bad = bad || !is_finite_value(x[i]);
-  if (bad) atomicOr(flag, 1);
+  if (bad) atomicExch(flag, 1);
 }
 
 __global__ void broadcast_copy_kernel(const float* x, float* y, int64_t n, BroadcastIndex bc) {
