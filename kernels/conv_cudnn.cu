@@ -9,13 +9,13 @@
 // (CUDNN_DETERMINISTIC: no atomics, the same result on every run), or among all
 // with set_cudnn_benchmark(true) (--cudnn-benchmark); it runs with the math type
 // Find timed it with. Workspaces come from the caching allocator.
-#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <tuple>
 
 #include "kernels/conv.h"
+#include "kernels/cudnn_choice.h"
 #include "kernels/cuda_allocator.h"
 #include "kernels/cuda_check.h"
 #include "kernels/profile.h"
@@ -23,8 +23,6 @@
 namespace differnet::kernels::cuda {
 namespace {
 
-// Largest workspace an algorithm may ask for.
-constexpr size_t kMaxWorkspace = size_t(512) << 20;
 
 cudnnHandle_t cudnn() {
   static cudnnHandle_t handle = [] {
@@ -36,15 +34,6 @@ cudnnHandle_t cudnn() {
 }
 
 using Workspace = differnet::cuda::DeviceBuffer;
-
-// The algorithm of one direction, its workspace size and its math type.
-template <class Algo>
-struct Choice {
-  bool ready = false;
-  Algo algo{};
-  size_t bytes = 0;
-  cudnnMathType_t math = CUDNN_FMA_MATH;
-};
 
 struct Plan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
@@ -100,27 +89,6 @@ Plan& plan_for(const Conv2dGeometry& g) {
   return *slot;
 }
 
-// The fastest successful algorithm among `count` results (cuDNN sorts them by
-// time) that needs at most kMaxWorkspace bytes and, unless cudnn_benchmark(),
-// is deterministic. Logged when log_conv_algorithms() (--profile).
-template <class Algo, class Perf>
-Choice<Algo> pick(const Perf* results, int count, const char* what, const Conv2dGeometry& g) {
-  for (int i = 0; i < count; ++i) {
-    const Perf& r = results[i];
-    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > kMaxWorkspace) continue;
-    if (!cudnn_benchmark() && r.determinism != CUDNN_DETERMINISTIC) continue;
-    if (log_conv_algorithms())
-      std::fprintf(stderr, "cuDNN %s %lldx%lldx%lldx%lld -> %lld (k%lld s%lld): algorithm %d, %.3f ms, %zu bytes, %s%s\n",
-                   what, (long long)g.batch, (long long)g.in_channels, (long long)g.in_h, (long long)g.in_w,
-                   (long long)g.out_channels, (long long)g.kernel_h, (long long)g.stride_h, int(r.algo), double(r.time),
-                   r.memory, r.mathType == CUDNN_FMA_MATH ? "FMA math" : "tensor-op math",
-                   r.determinism == CUDNN_DETERMINISTIC ? "" : ", non-deterministic");
-    return {true, r.algo, r.memory, r.mathType};
-  }
-  throw Error(detail::concat("cuDNN found no usable ", what, " algorithm",
-                             cudnn_benchmark() ? "" : " among the deterministic ones"));
-}
-
 }  // namespace
 
 void conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias, float* y) {
@@ -135,7 +103,7 @@ void conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const 
     CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn(), p.x, x, p.w, weight, p.conv, p.y, y,
                                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, results, search.ptr,
                                                        kMaxWorkspace));
-    p.forward = pick<cudnnConvolutionFwdAlgo_t>(results, count, "forward convolution", g);
+    p.forward = pick_algorithm<cudnnConvolutionFwdAlgo_t>(results, count, "forward convolution", g);
   }
   Workspace ws(p.forward.bytes);
   CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.forward.math));
@@ -156,7 +124,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float
     CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn(), p.w, weight, p.y, gy, p.conv, p.x, gx,
                                                             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, results,
                                                             search.ptr, kMaxWorkspace));
-    p.data = pick<cudnnConvolutionBwdDataAlgo_t>(results, count, "backward-data convolution", g);
+    p.data = pick_algorithm<cudnnConvolutionBwdDataAlgo_t>(results, count, "backward-data convolution", g);
   }
   Workspace ws(p.data.bytes);
   CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.data.math));
@@ -180,7 +148,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float
     CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn(), p.x, x, p.y, gy, p.conv, p.w, gweight,
                                                               CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count,
                                                               results, search.ptr, kMaxWorkspace));
-    p.filter = pick<cudnnConvolutionBwdFilterAlgo_t>(results, count, "backward-filter convolution", g);
+    p.filter = pick_algorithm<cudnnConvolutionBwdFilterAlgo_t>(results, count, "backward-filter convolution", g);
   }
   Workspace ws(p.filter.bytes);
   CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.filter.math));
