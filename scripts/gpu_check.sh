@@ -155,7 +155,10 @@ stage_build() {
 
 stage_test() {
   ensure_built || { row test "build FAILED (see $LOG/build.log)"; status=1; return; }
-  (cd "$BUILD" && timeout "$(limit 240)" ctest --output-on-failure -j 4 --timeout 200 -L gpu) > "$LOG/ctest_gpu.log" 2>&1
+  local lim
+  lim=$(limit 240)
+  [ "$lim" -ge 60 ] || { row test "not run, out of this call's time (run --stage test in the next call)"; return; }
+  (cd "$BUILD" && timeout "$lim" ctest --output-on-failure -j 4 --timeout 200 -L gpu) > "$LOG/ctest_gpu.log" 2>&1
   local rc=$?
   row test "ctest -L gpu: $(grep -E "tests passed" "$LOG/ctest_gpu.log" | tail -1)"
   grep -E "\((Failed|Skipped|Not Run|Timeout)\)" "$LOG/ctest_gpu.log" | sed 's/^/      /'
@@ -168,7 +171,6 @@ stage_test() {
   : > "$LOG/memcheck.log"
   for t in "$BUILD"/tests/test_gpu_*; do
     [ -x "$t" ] || continue
-    local lim
     lim=$(limit 90)
     [ "$lim" -ge 30 ] || { row memcheck "$(basename "$t"): not run, out of this call's time"; continue; }
     # Exact-size, no-reuse allocations: memcheck then sees accesses into the
@@ -214,13 +216,15 @@ stage_protocol() {
   local lim
   lim=$(limit 300)
   [ "$lim" -ge 60 ] || { row protocol "not run, out of this call's time (run --stage protocol in the next call)"; return; }
-  if timeout "$lim" "$BUILD/apps/train_mvtec" --data "$BUILD/data" --category synthetic --device cuda --out "$BUILD/protocol" \
-      --localize-transforms 16 --profile > "$LOG/protocol.log" 2>&1; then
+  timeout "$lim" "$BUILD/apps/train_mvtec" --data "$BUILD/data" --category synthetic --device cuda --out "$BUILD/protocol" \
+    --localize-transforms 16 --profile > "$LOG/protocol.log" 2>&1
+  local rc=$?
+  if [ $rc -eq 0 ]; then
     row protocol "AUROC last, max, pixel: $(grep -E "^synthetic " "$LOG/protocol.log" | head -1)"
     row protocol "$(grep -E "^  total" "$LOG/protocol.log" | head -1)"
     grep -E "^cuDNN " "$LOG/protocol.log" | sed 's/^/      /'
   else
-    row protocol "FAILED or timed out after $lim s (see protocol.log)"
+    row protocol "$([ $rc -eq 124 ] && echo "timed out after $lim s" || echo "FAILED (rc $rc)"): $(tail -1 "$LOG/protocol.log" | cut -c1-50)"
     status=1
   fi
 }
