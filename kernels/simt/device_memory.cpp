@@ -212,7 +212,11 @@ bool DeviceAccess::open(const void* p, size_t bytes, std::string* why) {
 }
 
 bool DeviceAccess::open_allocation(const void* p, std::string* why) {
-  if (!in_device_allocation(p, 0, why)) return false;
+  // At least one byte: a pointer just past the end of one allocation is no argument a kernel can use.
+  if (!in_device_allocation(p, 1, why)) {
+    if (why && why->rfind("runs past", 0) == 0) *why = "is not inside a live device allocation (freed?)";
+    return false;
+  }
   Arena& a = arena();
   auto it = std::prev(a.live.upper_bound(size_t(static_cast<const char*>(p) - a.base)));
   open_pages(a.base + it->first, it->second);

@@ -444,8 +444,9 @@ void run_launch(dim3 grid, dim3 block, size_t shared_bytes, const PointerArg* ar
   for (size_t i = 0; i < n_args; ++i) {
     std::string why;
     if (args[i].is_pointer && args[i].ptr && !access.open_allocation(args[i].ptr, &why)) {
-      set_error(cudaErrorInvalidValue, geometry + ": pointer argument " + std::to_string(i + 1) + " (" +
-                                           std::to_string(reinterpret_cast<uintptr_t>(args[i].ptr)) + ") " + why);
+      char ptr[32];
+      std::snprintf(ptr, sizeof ptr, "%p", args[i].ptr);
+      set_error(cudaErrorInvalidValue, geometry + ": pointer argument " + std::to_string(i + 1) + " (" + ptr + ") " + why);
       return;
     }
   }
