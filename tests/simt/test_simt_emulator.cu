@@ -281,6 +281,43 @@ BOOST_AUTO_TEST_CASE(library_calls_check_their_operands) {
   BOOST_CHECK_EQUAL(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, a, 1, a, 2, &zero, a, 2),
                     CUBLAS_STATUS_INVALID_VALUE);  // lda < m
   cublasDestroy(handle);
+
+  // cuDNN: the algorithm Find reports needs a workspace; passing less, or host memory, is an error.
+  cudnnHandle_t dnn;
+  BOOST_REQUIRE_EQUAL(cudnnCreate(&dnn), CUDNN_STATUS_SUCCESS);
+  cudnnTensorDescriptor_t xd, yd;
+  cudnnFilterDescriptor_t wd;
+  cudnnConvolutionDescriptor_t cd;
+  cudnnCreateTensorDescriptor(&xd);
+  cudnnCreateTensorDescriptor(&yd);
+  cudnnCreateFilterDescriptor(&wd);
+  cudnnCreateConvolutionDescriptor(&cd);
+  cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, 1, 4, 4);
+  cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, 1, 2, 2);
+  cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 1, 1, 3, 3);
+  cudnnSetConvolution2dDescriptor(cd, 0, 0, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
+  float *x = device_floats(16), *w = device_floats(9), *y = device_floats(4), *ws = device_floats(1024);
+  cudnnConvolutionFwdAlgoPerf_t perf[2];
+  int count = 0;
+  BOOST_REQUIRE_EQUAL(cudnnFindConvolutionForwardAlgorithmEx(dnn, xd, x, wd, w, cd, yd, y, 2, &count, perf, ws, 4096),
+                      CUDNN_STATUS_SUCCESS);
+  BOOST_REQUIRE_EQUAL(count, 2);
+  BOOST_CHECK_GT(perf[0].memory, 0u);
+  BOOST_CHECK_EQUAL(cudnnConvolutionForward(dnn, &one, xd, x, wd, w, cd, perf[0].algo, ws, perf[0].memory - 4, &zero,
+                                            yd, y),
+                    CUDNN_STATUS_BAD_PARAM);
+  std::vector<float> host_ws(1024);
+  BOOST_CHECK_EQUAL(cudnnConvolutionForward(dnn, &one, xd, x, wd, w, cd, perf[0].algo, host_ws.data(), perf[0].memory,
+                                            &zero, yd, y),
+                    CUDNN_STATUS_EXECUTION_FAILED);
+  BOOST_CHECK_EQUAL(cudnnConvolutionForward(dnn, &one, xd, x, wd, w, cd, perf[0].algo, ws, perf[0].memory, &zero, yd, y),
+                    CUDNN_STATUS_SUCCESS);
+  for (float* p : {x, w, y, ws}) cuda::device_free(p);
+  cudnnDestroyTensorDescriptor(xd);
+  cudnnDestroyTensorDescriptor(yd);
+  cudnnDestroyFilterDescriptor(wd);
+  cudnnDestroyConvolutionDescriptor(cd);
+  cudnnDestroy(dnn);
   cuda::device_free(a);
 }
 
