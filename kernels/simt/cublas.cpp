@@ -19,9 +19,9 @@ using namespace differnet::simt;
 
 namespace {
 
-bool device_operand(const char* name, const void* p, size_t floats) {
+bool device_operand(DeviceAccess& access, const char* name, const void* p, size_t floats) {
   std::string why;
-  if (in_device_allocation(p, floats * sizeof(float), &why)) return true;
+  if (access.open(p, floats * sizeof(float), &why)) return true;
   report(std::string("cublasSgemm: operand ") + name + " (" + std::to_string(floats) + " floats) " + why);
   return false;
 }
@@ -68,12 +68,11 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
   }
   const double a = *alpha, b = *beta;
   const int a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if ((k > 0 && (!device_operand("A", A, size_t(a_cols - 1) * lda + a_rows) ||
-                 !device_operand("B", B, size_t(b_cols - 1) * ldb + b_rows))) ||
-      !device_operand("C", C, size_t(n - 1) * ldc + m))
-    return CUBLAS_STATUS_EXECUTION_FAILED;
   DeviceAccess access;
+  if ((k > 0 && (!device_operand(access, "A", A, size_t(a_cols - 1) * lda + a_rows) ||
+                 !device_operand(access, "B", B, size_t(b_cols - 1) * ldb + b_rows))) ||
+      !device_operand(access, "C", C, size_t(n - 1) * ldc + m))
+    return CUBLAS_STATUS_EXECUTION_FAILED;
 #pragma omp parallel for schedule(static)
   for (int j = 0; j < n; ++j) {
     std::vector<double> acc(size_t(m), 0.0);

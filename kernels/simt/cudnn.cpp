@@ -67,26 +67,28 @@ cudnnStatus_t geometry(const char* call, const cudnnTensorStruct* x, const cudnn
   return CUDNN_STATUS_SUCCESS;
 }
 
-bool device_span(const char* call, const char* name, const void* p, size_t bytes) {
+bool device_span(DeviceAccess& access, const char* call, const char* name, const void* p, size_t bytes) {
   std::string why;
-  if (in_device_allocation(p, bytes, &why)) return true;
+  if (access.open(p, bytes, &why)) return true;
   report(std::string(call) + ": " + name + " (" + std::to_string(bytes) + " bytes) " + why);
   return false;
 }
 
-cudnnStatus_t check_memory(const char* call, const Geometry& g, const void* x, const void* w, const void* y) {
-  if (!device_span(call, "the input", x, sizeof(float) * size_t(g.N) * g.C * g.H * g.W) ||
-      !device_span(call, "the filter", w, sizeof(float) * size_t(g.K) * g.C * g.R * g.S) ||
-      !device_span(call, "the output", y, sizeof(float) * size_t(g.N) * g.K * g.P * g.Q))
+cudnnStatus_t check_memory(DeviceAccess& access, const char* call, const Geometry& g, const void* x, const void* w,
+                           const void* y) {
+  if (!device_span(access, call, "the input", x, sizeof(float) * size_t(g.N) * g.C * g.H * g.W) ||
+      !device_span(access, call, "the filter", w, sizeof(float) * size_t(g.K) * g.C * g.R * g.S) ||
+      !device_span(access, call, "the output", y, sizeof(float) * size_t(g.N) * g.K * g.P * g.Q))
     return CUDNN_STATUS_EXECUTION_FAILED;
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t check_workspace(const char* call, size_t need, const void* workspace, size_t bytes) {
+cudnnStatus_t check_workspace(DeviceAccess& access, const char* call, size_t need, const void* workspace,
+                              size_t bytes) {
   if (bytes < need)
     return bad(std::string(call) + ": the algorithm needs " + std::to_string(need) + " bytes of workspace, got " +
                std::to_string(bytes));
-  if (need > 0 && !device_span(call, "the workspace", workspace, bytes)) return CUDNN_STATUS_EXECUTION_FAILED;
+  if (bytes > 0 && !device_span(access, call, "the workspace", workspace, bytes)) return CUDNN_STATUS_EXECUTION_FAILED;
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -291,10 +293,9 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t handle, cudnn
   if (!handle) return CUDNN_STATUS_NOT_INITIALIZED;
   Geometry g;
   if (cudnnStatus_t st = geometry(call, x_desc, w_desc, conv_desc, y_desc, g)) return st;
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (cudnnStatus_t st = check_memory(call, g, x, w, y)) return st;
-  if (cudnnStatus_t st = check_workspace(call, 0, workspace, workspace_bytes)) return st;
   DeviceAccess access;
+  if (cudnnStatus_t st = check_memory(access, call, g, x, w, y)) return st;
+  if (cudnnStatus_t st = check_workspace(access, call, 0, workspace, workspace_bytes)) return st;
   nan_fill(y, sizeof(float) * y_desc->count());
   report_algorithms(results, requested, returned, CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
                     CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, g.workspace_need(), workspace_bytes, conv_desc->math);
@@ -311,10 +312,9 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(cudnnHandle_t handle, 
   if (!handle) return CUDNN_STATUS_NOT_INITIALIZED;
   Geometry g;
   if (cudnnStatus_t st = geometry(call, dx_desc, w_desc, conv_desc, dy_desc, g)) return st;
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (cudnnStatus_t st = check_memory(call, g, dx, w, dy)) return st;
-  if (cudnnStatus_t st = check_workspace(call, 0, workspace, workspace_bytes)) return st;
   DeviceAccess access;
+  if (cudnnStatus_t st = check_memory(access, call, g, dx, w, dy)) return st;
+  if (cudnnStatus_t st = check_workspace(access, call, 0, workspace, workspace_bytes)) return st;
   nan_fill(dx, sizeof(float) * dx_desc->count());
   report_algorithms(results, requested, returned, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
                     g.workspace_need(), workspace_bytes, conv_desc->math);
@@ -329,10 +329,9 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
   if (!handle) return CUDNN_STATUS_NOT_INITIALIZED;
   Geometry g;
   if (cudnnStatus_t st = geometry(call, x_desc, dw_desc, conv_desc, dy_desc, g)) return st;
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (cudnnStatus_t st = check_memory(call, g, x, dw, dy)) return st;
-  if (cudnnStatus_t st = check_workspace(call, 0, workspace, workspace_bytes)) return st;
   DeviceAccess access;
+  if (cudnnStatus_t st = check_memory(access, call, g, x, dw, dy)) return st;
+  if (cudnnStatus_t st = check_workspace(access, call, 0, workspace, workspace_bytes)) return st;
   nan_fill(dw, sizeof(float) * dw_desc->count());
   report_algorithms(results, requested, returned, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
                     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, g.workspace_need(), workspace_bytes, conv_desc->math);
@@ -348,10 +347,9 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, c
   if (!handle) return CUDNN_STATUS_NOT_INITIALIZED;
   Geometry g;
   if (cudnnStatus_t st = geometry(call, x_desc, w_desc, conv_desc, y_desc, g)) return st;
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (cudnnStatus_t st = check_memory(call, g, x, w, y)) return st;
-  if (cudnnStatus_t st = check_workspace(call, fwd_need(g, algo), workspace, workspace_bytes)) return st;
   DeviceAccess access;
+  if (cudnnStatus_t st = check_memory(access, call, g, x, w, y)) return st;
+  if (cudnnStatus_t st = check_workspace(access, call, fwd_need(g, algo), workspace, workspace_bytes)) return st;
   if (workspace_bytes) nan_fill(workspace, workspace_bytes);
   forward(g, scalar(alpha), static_cast<const float*>(x), static_cast<const float*>(w), scalar(beta),
           static_cast<float*>(y));
@@ -368,10 +366,9 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
   if (!handle) return CUDNN_STATUS_NOT_INITIALIZED;
   Geometry g;
   if (cudnnStatus_t st = geometry(call, dx_desc, w_desc, conv_desc, dy_desc, g)) return st;
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (cudnnStatus_t st = check_memory(call, g, dx, w, dy)) return st;
-  if (cudnnStatus_t st = check_workspace(call, data_need(g, algo), workspace, workspace_bytes)) return st;
   DeviceAccess access;
+  if (cudnnStatus_t st = check_memory(access, call, g, dx, w, dy)) return st;
+  if (cudnnStatus_t st = check_workspace(access, call, data_need(g, algo), workspace, workspace_bytes)) return st;
   if (workspace_bytes) nan_fill(workspace, workspace_bytes);
   backward_data(g, scalar(alpha), static_cast<const float*>(w), static_cast<const float*>(dy), scalar(beta),
                 static_cast<float*>(dx));
@@ -388,10 +385,9 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
   if (!handle) return CUDNN_STATUS_NOT_INITIALIZED;
   Geometry g;
   if (cudnnStatus_t st = geometry(call, x_desc, dw_desc, conv_desc, dy_desc, g)) return st;
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (cudnnStatus_t st = check_memory(call, g, x, dw, dy)) return st;
-  if (cudnnStatus_t st = check_workspace(call, filter_need(g, algo), workspace, workspace_bytes)) return st;
   DeviceAccess access;
+  if (cudnnStatus_t st = check_memory(access, call, g, x, dw, dy)) return st;
+  if (cudnnStatus_t st = check_workspace(access, call, filter_need(g, algo), workspace, workspace_bytes)) return st;
   if (workspace_bytes) nan_fill(workspace, workspace_bytes);
   backward_filter(g, scalar(alpha), static_cast<const float*>(x), static_cast<const float*>(dy), scalar(beta),
                   static_cast<float*>(dw));
@@ -406,11 +402,10 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t handle, const void* alp
   if (!dy_desc || !db_desc || !dy_desc->set || !db_desc->set) return bad(std::string(call) + ": unset descriptor");
   if (db_desc->n != 1 || db_desc->c != dy_desc->c || db_desc->h != 1 || db_desc->w != 1)
     return bad(std::string(call) + ": the bias descriptor must be 1 x C x 1 x 1 with the C of dy");
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (!device_span(call, "dy", dy, sizeof(float) * dy_desc->count()) ||
-      !device_span(call, "db", db, sizeof(float) * db_desc->count()))
-    return CUDNN_STATUS_EXECUTION_FAILED;
   DeviceAccess access;
+  if (!device_span(access, call, "dy", dy, sizeof(float) * dy_desc->count()) ||
+      !device_span(access, call, "db", db, sizeof(float) * db_desc->count()))
+    return CUDNN_STATUS_EXECUTION_FAILED;
   const float* g = static_cast<const float*>(dy);
   const size_t plane = size_t(dy_desc->h) * dy_desc->w;
   std::vector<double> sums(size_t(dy_desc->c), 0.0);
@@ -431,10 +426,10 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void* alpha, cudnnTenso
   // Each dimension of A equals C's or is 1 (broadcast).
   if ((a.n != c.n && a.n != 1) || (a.c != c.c && a.c != 1) || (a.h != c.h && a.h != 1) || (a.w != c.w && a.w != 1))
     return bad(std::string(call) + ": each dimension of A must equal C's or be 1");
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (!device_span(call, "A", A, sizeof(float) * a.count()) || !device_span(call, "C", C, sizeof(float) * c.count()))
-    return CUDNN_STATUS_EXECUTION_FAILED;
   DeviceAccess access;
+  if (!device_span(access, call, "A", A, sizeof(float) * a.count()) ||
+      !device_span(access, call, "C", C, sizeof(float) * c.count()))
+    return CUDNN_STATUS_EXECUTION_FAILED;
   const double al = scalar(alpha), be = scalar(beta);
   const float* av = static_cast<const float*>(A);
   float* cv = static_cast<float*>(C);

@@ -53,9 +53,9 @@ constexpr float k2Pow32Inv = 2.3283064e-10f;  // 2^-32 in float, as cuRAND write
 
 float uniform(uint32_t x) { return float(x) * k2Pow32Inv + k2Pow32Inv / 2.0f; }
 
-bool device_output(const char* call, const float* out, size_t n) {
+bool device_output(DeviceAccess& access, const char* call, const float* out, size_t n) {
   std::string why;
-  if (in_device_allocation(out, n * sizeof(float), &why)) return true;
+  if (access.open(out, n * sizeof(float), &why)) return true;
   report(std::string(call) + ": the output of " + std::to_string(n) + " floats " + why);
   return false;
 }
@@ -91,9 +91,8 @@ curandStatus_t curandSetGeneratorOffset(curandGenerator_t generator, unsigned lo
 
 curandStatus_t curandGenerateUniform(curandGenerator_t generator, float* output, size_t num) {
   if (!generator) return CURAND_STATUS_NOT_INITIALIZED;
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (!device_output("curandGenerateUniform", output, num)) return CURAND_STATUS_LAUNCH_FAILURE;
   DeviceAccess access;
+  if (!device_output(access, "curandGenerateUniform", output, num)) return CURAND_STATUS_LAUNCH_FAILURE;
   for (size_t j = 0; j < num; ++j) output[j] = uniform(output_word(*generator, j));
   generator->offset += num;  // the next call continues the sequence
   return CURAND_STATUS_SUCCESS;
@@ -105,9 +104,8 @@ curandStatus_t curandGenerateNormal(curandGenerator_t generator, float* output, 
     report("curandGenerateNormal: the count must be even, got " + std::to_string(n));
     return CURAND_STATUS_LENGTH_NOT_MULTIPLE;
   }
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (!device_output("curandGenerateNormal", output, n)) return CURAND_STATUS_LAUNCH_FAILURE;
   DeviceAccess access;
+  if (!device_output(access, "curandGenerateNormal", output, n)) return CURAND_STATUS_LAUNCH_FAILURE;
   constexpr float k2Pow32Inv2Pi = 2.3283064e-10f * 6.2831855f;
   for (size_t j = 0; j < n; j += 2) {
     const float u = uniform(output_word(*generator, j));

@@ -37,11 +37,6 @@ struct Arena {
   size_t used = 0;
   int open_depth = 0;  // DeviceAccess scopes
   struct sigaction previous_segv{};
-
-  size_t open_extent() const { return round_up(high, kPage); }
-  void protect(int prot) const {
-    if (open_extent() > 0) mprotect(base, open_extent(), prot);
-  }
 };
 
 Arena* g_arena = nullptr;  // set once; read by the fault handler
@@ -87,8 +82,8 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
                         static_cast<void*>(addr), off);
     } else {
       n = std::snprintf(msg, sizeof msg,
-                        "SIMT emulator: device code accessed %p, outside every device allocation ever made "
-                        "(arena offset %zu)\n",
+                        "SIMT emulator: a kernel or library call accessed device memory at %p (arena offset "
+                        "%zu), outside the allocations it was given as arguments\n",
                         static_cast<void*>(addr), off);
     }
     if (n > 0) (void)!write(2, msg, size_t(n) < sizeof msg ? size_t(n) : sizeof msg - 1);
@@ -140,7 +135,8 @@ const char* kind_name(cudaMemcpyKind k) {
 
 // Checks one side of a copy: on the device side of `kind` exactly when
 // `device`, and then inside one allocation for its whole span.
-bool check_side(const char* call, const char* side, const void* p, size_t span, bool device, cudaMemcpyKind kind) {
+bool check_side(DeviceAccess& access, const char* call, const char* side, const void* p, size_t span, bool device,
+                cudaMemcpyKind kind) {
   const bool is_device = in_device_arena(p);
   if (is_device != device) {
     set_error(cudaErrorInvalidValue, std::string(call) + " with " + kind_name(kind) + ": the " + side + " " +
@@ -148,7 +144,7 @@ bool check_side(const char* call, const char* side, const void* p, size_t span, 
     return false;
   }
   std::string why;
-  if (device && !in_device_allocation(p, span, &why)) {
+  if (device && !access.open(p, span, &why)) {
     set_error(cudaErrorInvalidValue, std::string(call) + ": the " + side + " range of " + std::to_string(span) +
                                          " bytes at " + where(p) + " " + why);
     return false;
@@ -172,11 +168,10 @@ cudaError_t copy_2d(const char* call, void* dst, size_t dpitch, const void* src,
     return set_error(cudaErrorInvalidMemcpyDirection, std::string(call) + ": copy kind " + std::to_string(int(kind)));
   const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
-  if (!check_side(call, "destination", dst, (height - 1) * dpitch + width, dst_device, kind) ||
-      !check_side(call, "source", src, (height - 1) * spitch + width, src_device, kind))
-    return cudaErrorInvalidValue;
   DeviceAccess access;
+  if (!check_side(access, call, "destination", dst, (height - 1) * dpitch + width, dst_device, kind) ||
+      !check_side(access, call, "source", src, (height - 1) * spitch + width, src_device, kind))
+    return cudaErrorInvalidValue;
   for (size_t r = 0; r < height; ++r)
     std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
   return cudaSuccess;
@@ -184,26 +179,48 @@ cudaError_t copy_2d(const char* call, void* dst, size_t dpitch, const void* src,
 
 cudaError_t fill(const char* call, void* ptr, int value, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
-  std::lock_guard<std::recursive_mutex> lock(device_mutex());
+  DeviceAccess access;
   std::string why;
-  if (!in_device_allocation(ptr, bytes, &why))
+  if (!access.open(ptr, bytes, &why))
     return set_error(cudaErrorInvalidValue,
                      std::string(call) + ": the range of " + std::to_string(bytes) + " bytes at " + where(ptr) + " " + why);
-  DeviceAccess access;
   std::memset(ptr, value, bytes);
   return cudaSuccess;
 }
 
 }  // namespace
 
-DeviceAccess::DeviceAccess() : lock_(device_mutex()) {
-  Arena& a = arena();
-  if (a.open_depth++ == 0) a.protect(PROT_READ | PROT_WRITE);
-}
+DeviceAccess::DeviceAccess() : lock_(device_mutex()) { ++arena().open_depth; }
 
 DeviceAccess::~DeviceAccess() {
+  for (const Range& r : opened_) mprotect(r.begin, r.bytes, PROT_NONE);
+  --arena().open_depth;
+}
+
+void DeviceAccess::open_pages(const void* p, size_t bytes) {
+  if (bytes == 0) return;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(p) / kPage * kPage;
+  const uintptr_t hi = round_up(reinterpret_cast<uintptr_t>(p) + bytes, kPage);
+  mprotect(reinterpret_cast<void*>(lo), hi - lo, PROT_READ | PROT_WRITE);
+  opened_.push_back({reinterpret_cast<void*>(lo), hi - lo});
+}
+
+bool DeviceAccess::open(const void* p, size_t bytes, std::string* why) {
+  if (!in_device_allocation(p, bytes, why)) return false;
+  open_pages(p, bytes);
+  return true;
+}
+
+bool DeviceAccess::open_allocation(const void* p, std::string* why) {
+  // At least one byte: a pointer just past the end of one allocation is no argument a kernel can use.
+  if (!in_device_allocation(p, 1, why)) {
+    if (why && why->rfind("runs past", 0) == 0) *why = "is not inside a live device allocation (freed?)";
+    return false;
+  }
   Arena& a = arena();
-  if (--a.open_depth == 0) a.protect(PROT_NONE);
+  auto it = std::prev(a.live.upper_bound(size_t(static_cast<const char*>(p) - a.base)));
+  open_pages(a.base + it->first, it->second);
+  return true;
 }
 
 bool in_device_arena(const void* p) {
@@ -308,16 +325,11 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   a.used += size;
   // Fresh device memory holds NaN bytes (0xFF): a kernel reading what nobody wrote shows it.
   char* p = a.base + off;
-  if (a.open_depth == 0) {
-    char* lo = a.base + off / kPage * kPage;
-    const size_t len = round_up(size_t(p + size - lo), kPage);
-    mprotect(lo, len, PROT_READ | PROT_WRITE);
-    std::memset(p, 0xFF, size);
-    mprotect(lo, len, PROT_NONE);
-  } else {
-    a.protect(PROT_READ | PROT_WRITE);  // the open extent grew
-    std::memset(p, 0xFF, size);
-  }
+  char* lo = a.base + off / kPage * kPage;
+  const size_t len = round_up(size_t(p + size - lo), kPage);
+  mprotect(lo, len, PROT_READ | PROT_WRITE);
+  std::memset(p, 0xFF, size);
+  mprotect(lo, len, PROT_NONE);
   *ptr = p;
   return cudaSuccess;
 }
@@ -348,13 +360,8 @@ cudaError_t cudaFree(void* ptr) {
       a.free_set.erase(prev);
     }
   }
-  if (start + size == a.high) {  // the top of the arena shrinks, and its pages close
-    const size_t old_extent = a.open_extent();
-    a.high = start;
-    if (old_extent > a.open_extent()) mprotect(a.base + a.open_extent(), old_extent - a.open_extent(), PROT_NONE);
-  } else {
-    a.free_set.emplace(start, size);
-  }
+  if (start + size == a.high) a.high = start;  // the top of the arena shrinks
+  else a.free_set.emplace(start, size);
   // Give whole free pages back to the system.
   const size_t lo = round_up(start, kPage), hi = (start + size) / kPage * kPage;
   if (hi > lo) madvise(a.base + lo, hi - lo, MADV_DONTNEED);

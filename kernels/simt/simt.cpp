@@ -292,7 +292,13 @@ struct Launch {
       const unsigned present = std::min(kFullWarp, threads_per_block - base);
       for (unsigned l = 0; l < kFullWarp; ++l) lanes[l] = l < present ? &thread_at(base + l) : nullptr;
       unsigned ready = 0;  // lanes whose operation can complete
-      for (unsigned l = 0; l < present; ++l) {
+      // Common case first: the whole warp waits in one operation with one mask naming exactly its lanes.
+      const unsigned everyone = present == kFullWarp ? ~0u : (1u << present) - 1;
+      bool uniform = true;
+      for (unsigned l = 0; l < present && uniform; ++l)
+        uniform = lanes[l]->state == State::AtWarpOp && lanes[l]->mask == everyone && lanes[l]->op == lanes[0]->op;
+      if (uniform) ready = everyone;
+      for (unsigned l = 0; l < present && !uniform; ++l) {
         Thread& t = *lanes[l];
         if (t.state != State::AtWarpOp) continue;
         const std::string op = std::string(op_name(t.op)) + " with mask 0x" + hex(t.mask);
@@ -432,11 +438,15 @@ void run_launch(dim3 grid, dim3 block, size_t shared_bytes, const PointerArg* ar
                                          " bytes) is not emulated; use a fixed-size __shared__ array");
     return;
   }
+  // Kernels reach device memory through their pointer arguments: each must lie
+  // in a live allocation, and only those allocations open for the kernel.
+  DeviceAccess access;
   for (size_t i = 0; i < n_args; ++i) {
     std::string why;
-    if (args[i].is_pointer && args[i].ptr && !in_device_allocation(args[i].ptr, 0, &why)) {
-      set_error(cudaErrorInvalidValue, geometry + ": pointer argument " + std::to_string(i + 1) + " (" +
-                                           std::to_string(reinterpret_cast<uintptr_t>(args[i].ptr)) + ") " + why);
+    if (args[i].is_pointer && args[i].ptr && !access.open_allocation(args[i].ptr, &why)) {
+      char ptr[32];
+      std::snprintf(ptr, sizeof ptr, "%p", args[i].ptr);
+      set_error(cudaErrorInvalidValue, geometry + ": pointer argument " + std::to_string(i + 1) + " (" + ptr + ") " + why);
       return;
     }
   }
@@ -462,7 +472,6 @@ void run_launch(dim3 grid, dim3 block, size_t shared_bytes, const PointerArg* ar
       }
   g_launch = &l;
   {
-    DeviceAccess access;
     // Blocks run one after another: in order, in reverse, or (random) from a
     // random start in a random direction.
     const uint64_t nblocks = uint64_t(grid.x) * grid.y * grid.z;

@@ -22,6 +22,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <vector>
 
 namespace differnet::simt {
 
@@ -91,17 +92,27 @@ T warp_shuffle(WarpOp op, unsigned mask, T var, int arg, int width) {
 std::recursive_mutex& device_mutex();
 
 // Device memory is one arena, inaccessible (PROT_NONE) while host code runs.
-// A DeviceAccess scope (holding the device lock) opens it for a kernel or a
-// library call.
+// A DeviceAccess scope (holding the device lock) opens exactly the memory a
+// kernel or a library call was given, and closes it again at its end.
 class DeviceAccess {
  public:
   DeviceAccess();
   ~DeviceAccess();
   DeviceAccess(const DeviceAccess&) = delete;
   DeviceAccess& operator=(const DeviceAccess&) = delete;
+  // Opens [p, p + bytes) if it lies inside one live allocation; else false, with `why`.
+  bool open(const void* p, size_t bytes, std::string* why);
+  // Opens the whole live allocation that holds p (a kernel's pointer argument).
+  bool open_allocation(const void* p, std::string* why);
 
  private:
+  void open_pages(const void* p, size_t bytes);
   std::lock_guard<std::recursive_mutex> lock_;
+  struct Range {
+    void* begin;
+    size_t bytes;
+  };
+  std::vector<Range> opened_;
 };
 
 // The live allocation holding [p, p + bytes), or false (with `why` saying what is wrong).
