@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#include <curand.h>
 
 #include <string>
 
@@ -15,6 +16,10 @@ namespace differnet::cuda {
 [[noreturn]] void throw_cuda_error(const char* library, const std::string& what, const char* call,
                                    const char* file, int line);
 const char* cublas_status_name(cublasStatus_t s);
+// The product no longer calls cuRAND (random numbers are our own counter-hash
+// kernel, kernels/random_math.h); CURAND_CHECK stays for the SIMT emulator's
+// cuRAND tests (tests/simt/test_simt_curand.cpp) while its cuRAND stand-in does.
+const char* curand_status_name(curandStatus_t s);
 
 }  // namespace differnet::cuda
 
@@ -41,6 +46,15 @@ const char* cublas_status_name(cublasStatus_t s);
     if (st_ != CUDNN_STATUS_SUCCESS) {                                                          \
       ::differnet::cuda::throw_cuda_error("cuDNN", cudnnGetErrorString(st_), #call, __FILE__, __LINE__); \
     }                                                                                           \
+  } while (0)
+
+#define CURAND_CHECK(call)                                                                     \
+  do {                                                                                         \
+    curandStatus_t st_ = (call);                                                               \
+    if (st_ != CURAND_STATUS_SUCCESS) {                                                        \
+      ::differnet::cuda::throw_cuda_error("cuRAND", ::differnet::cuda::curand_status_name(st_), #call, \
+                                          __FILE__, __LINE__);                                 \
+    }                                                                                          \
   } while (0)
 
 // After a kernel launch: launch-configuration errors surface here, with the kernel named.

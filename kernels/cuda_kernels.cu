@@ -30,6 +30,17 @@ const char* cublas_status_name(cublasStatus_t s) {
   }
 }
 
+const char* curand_status_name(curandStatus_t s) {
+  switch (s) {
+    case CURAND_STATUS_NOT_INITIALIZED: return "CURAND_STATUS_NOT_INITIALIZED";
+    case CURAND_STATUS_ALLOCATION_FAILED: return "CURAND_STATUS_ALLOCATION_FAILED";
+    case CURAND_STATUS_LAUNCH_FAILURE: return "CURAND_STATUS_LAUNCH_FAILURE";
+    case CURAND_STATUS_LENGTH_NOT_MULTIPLE: return "CURAND_STATUS_LENGTH_NOT_MULTIPLE";
+    case CURAND_STATUS_INTERNAL_ERROR: return "CURAND_STATUS_INTERNAL_ERROR";
+    default: return "CURAND_STATUS_UNKNOWN";
+  }
+}
+
 }  // namespace differnet::cuda
 
 namespace differnet::kernels::cuda {
