@@ -5,8 +5,16 @@
 # the reason, where no CUDA device exists. The `slurm` tests start their own
 # one-node Slurm cluster (munged, slurmctld, slurmd; needs root, as CI runs).
 #
+# Then the SIMT emulation build (DIFFERNET_CUDA=EMULATE, its own build folder)
+# runs the same .cu files on the CPU: every `gpu` suite under two thread
+# schedules (forward and random), plus the emulator's own tests (label `simt`:
+# its bug detectors, cuRAND against the real library, and train_mvtec
+# --device cuda against --device cpu). docs/core.md, "The SIMT emulator".
+#
 # Environment: BUILD_DIR (default build), JOBS (default: all cores),
-#   DIFFERNET_CUDA=AUTO|ON|OFF, CUDA_ARCHS (e.g. 90; default: the CMake default list).
+#   DIFFERNET_CUDA=AUTO|ON|OFF, CUDA_ARCHS (e.g. 90; default: the CMake default list),
+#   SIMT=0 skips the emulation build, SIMT_BUILD_DIR (default BUILD_DIR-simt),
+#   SIMT_SEED (default 1: the random schedule random:SIMT_SEED).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -21,5 +29,17 @@ cuda_args=$(differnet_cuda_args)
 
 cmake -S . -B "$BUILD_DIR" "${args[@]}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
-cd "$BUILD_DIR"
-ctest --output-on-failure -j "$JOBS" --timeout 1800
+(cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 1800)
+
+if [ "${SIMT:-1}" != 0 ]; then
+  SIMT_BUILD_DIR=${SIMT_BUILD_DIR:-$BUILD_DIR-simt}
+  cmake -S . -B "$SIMT_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DDIFFERNET_CUDA=EMULATE
+  cmake --build "$SIMT_BUILD_DIR" -j "$JOBS" --target gpu_tests
+  cd "$SIMT_BUILD_DIR"
+  start=$SECONDS
+  DIFFERNET_SIMT_SCHEDULE=forward ctest --output-on-failure -j "$JOBS" --timeout 1800 -L 'gpu|simt'
+  echo "SIMT emulator, schedule forward: $((SECONDS - start)) s"
+  start=$SECONDS
+  DIFFERNET_SIMT_SCHEDULE=random:${SIMT_SEED:-1} ctest --output-on-failure -j "$JOBS" --timeout 1800 -L gpu
+  echo "SIMT emulator, schedule random:${SIMT_SEED:-1}: $((SECONDS - start)) s"
+fi

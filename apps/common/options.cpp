@@ -120,8 +120,10 @@ static po::options_description describe_train_options(TrainOptions& o) {
       ("resume", po::bool_switch(&o.resume), "continue from OUT/checkpoint.safetensors")
       ("stop-after-steps", po::value(&o.stop_after_steps)->default_value(0),
        "stop after N training steps of this invocation, writing the checkpoint as SIGINT does (continue with --resume)")
-      ("profile", po::bool_switch(&o.profile), "print a per-stage time table at the end")
+      ("profile", po::bool_switch(&o.profile), "print a per-stage time table at the end (and, on the GPU, the cuDNN algorithms chosen)")
       ("tf32", po::bool_switch(&o.tf32), "GPU: let cuBLAS and cuDNN use TF32 tensor cores (faster, ~1e-3 relative error; default FP32)")
+      ("cudnn-benchmark", po::bool_switch(&o.cudnn_benchmark),
+       "GPU: let cuDNN pick the fastest convolution algorithm, non-deterministic ones included (default: deterministic ones only)")
       ("note", po::value(&o.note), "a line shown at the top of report.html");
   return opts;
 }
