@@ -357,6 +357,12 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
   std::vector<CategoryResult> evaluation;
   int steps_this_run = 0;
   auto meta_start = std::chrono::steady_clock::now();
+  auto last_checkpoint = meta_start;  // a checkpoint every --checkpoint-minutes, not every meta epoch
+  auto checkpoint = [&] {
+    StageTimer t(stages, "checkpoint", device);
+    save_checkpoint(checkpoint_path, model.flow(), adam, progress);
+    last_checkpoint = std::chrono::steady_clock::now();
+  };
   while (progress.epoch < total_epochs) {
     const int epoch = progress.epoch;
     auto rng = rng_for(o.seed, Purpose::TrainEpoch, uint64_t(epoch));
@@ -433,7 +439,7 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
       ++steps_this_run;
       if (g_interrupted || steps_this_run == o.stop_after_steps) {
         bar.finish();
-        save_checkpoint(checkpoint_path, model.flow(), adam, progress);
+        checkpoint();
         throw Interrupted("interrupted at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(b + 1) +
                           ": checkpoint written to " + checkpoint_path + "; continue with --resume");
       }
@@ -459,11 +465,14 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
       progress.meta_loss_sum = 0;
       std::fprintf(stderr, "[%s] meta epoch %d/%d  loss %.4f  AUROC%s  (%.1f s)\n", set_name.c_str(), meta,
                    o.meta_epochs, row[1], aurocs.c_str(), seconds);
-      save_checkpoint(checkpoint_path, model.flow(), adam, progress);
+      const double minutes =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint).count() / 60;
+      if (progress.epoch < total_epochs && minutes >= o.checkpoint_minutes) checkpoint();
       meta_start = std::chrono::steady_clock::now();
     }
   }
   if (evaluation.empty()) evaluate(evaluation);  // resumed after the last epoch
+  if (o.keep_checkpoint) checkpoint();
 
   // ---- results per category: last epoch, and the max over epochs (secondary) ----
   for (size_t c = 0; c < evaluation.size(); ++c) {
@@ -669,6 +678,11 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
     rep.categories.push_back(rc);
   }
   write_report_html(out_dir + "/report.html", rep);
+  // Every output is written: the run is complete and needs no checkpoint (a
+  // 172M-parameter flow's is 2 GB) unless asked to keep one.
+  if (!o.keep_checkpoint && file_exists(checkpoint_path) && std::remove(checkpoint_path.c_str()) != 0) {
+    std::fprintf(stderr, "warning: could not remove %s: %s\n", checkpoint_path.c_str(), std::strerror(errno));
+  }
   return result;
 }
 
