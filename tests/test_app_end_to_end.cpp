@@ -112,6 +112,7 @@ BOOST_AUTO_TEST_CASE(trains_evaluates_and_writes_every_output) {
   BOOST_CHECK_EQUAL(html.find("http"), std::string::npos);
   const std::string json = read(out + "/results.json");
   BOOST_CHECK_NE(json.find("\"image_auroc_last\""), std::string::npos);
+  BOOST_CHECK_NE(json.find("last training epoch's features"), std::string::npos);  // threshold without a backbone pass
   BOOST_CHECK_EQUAL(json.find("nan"), std::string::npos);
   BOOST_CHECK_EQUAL(read(out + "/scores.csv").substr(0, 37), "path,category,label,defect_type,score");
 
@@ -150,6 +151,8 @@ BOOST_AUTO_TEST_CASE(same_seed_same_scores_and_resume_matches) {
   BOOST_CHECK(exists(root + "/resumed/checkpoint.safetensors"));  // --keep-checkpoint
   BOOST_CHECK_EQUAL(resumed.epochs.size(), straight.epochs.size());
   BOOST_CHECK_EQUAL(resumed.categories[0].auroc_last, straight.categories[0].auroc_last);
+  BOOST_CHECK_EQUAL(resumed.threshold, straight.threshold);
+  BOOST_CHECK_EQUAL(resumed.threshold_source, straight.threshold_source);
 }
 
 BOOST_AUTO_TEST_CASE(checkpoints_every_few_minutes_and_none_left_behind) {

@@ -355,6 +355,13 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
     for (const auto& name : categories) out.push_back(evaluate_category(name, test, last_scores));
   };
   std::vector<CategoryResult> evaluation;
+  // The last epoch's training features (train_transforms random transforms
+  // per image, grouped by image), kept for the decision threshold: scoring them
+  // with the final flow costs no backbone pass. Incomplete (a resume inside the
+  // last epoch, a skipped batch): the threshold computes its own features.
+  std::vector<Tensor> last_epoch_features;
+  std::vector<std::string> last_epoch_names;
+  bool last_epoch_complete = false;
   int steps_this_run = 0;
   auto meta_start = std::chrono::steady_clock::now();
   auto last_checkpoint = meta_start;  // a checkpoint every --checkpoint-minutes, not every meta epoch
@@ -386,6 +393,8 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
       batch_rows.push_back(rows);
     }
     const int first = progress.step_in_epoch;
+    const bool keep_features = o.feature_pool == 0 && epoch == total_epochs - 1;
+    last_epoch_complete = keep_features && first == 0;
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(total_epochs), steps_per_epoch - first,
                     "step");
     std::unique_ptr<data::Prefetcher> prefetch;
@@ -417,6 +426,10 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
         }
         if (fault.empty()) adam.step();
       }
+      if (keep_features && fault.empty()) {
+        last_epoch_features.push_back(feats.detach());
+        for (int r : batch_rows[size_t(b)]) last_epoch_names.push_back(train_cache.paths().at(size_t(r)));
+      }
       if (!fault.empty()) {
         std::string paths;
         for (int r : batch_rows[size_t(b)]) paths += "\n  " + train_cache.paths().at(size_t(r));
@@ -430,6 +443,7 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
         std::fprintf(stderr, "\nwarning: skipped the batch at %s: non-finite value in %s (dump: %s)\n", where.c_str(),
                      fault.c_str(), dump.c_str());
         ++result.skipped_batches;
+        last_epoch_complete = false;
         adam.zero_grad();
         loss = 0;  // a skipped batch adds nothing to the epoch's loss
       }
@@ -491,14 +505,22 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
 
   // ---- decision threshold: 99th percentile of training-image scores ----
   {
-    StageTimer t(stages, "evaluation", device);
+    StageTimer t(stages, "threshold", device);
     if (pool_features.defined()) {  // the pool's K random transforms per image: no new features needed
       result.threshold = quantile(scores_of(model, pool_features, o.feature_pool, train_cache.paths()), 0.99);
-    } else {  // the first (at most 8) of the test transforms: cheaper, and the score's scale is the same
+      result.threshold_source = "feature pool: " + std::to_string(o.feature_pool) + " random transforms per training image";
+    } else if (last_epoch_complete) {  // the last epoch's features, scored by the final flow: no backbone pass
+      result.threshold = quantile(
+          scores_of(model, concat(last_epoch_features, 0), o.train_transforms, last_epoch_names), 0.99);
+      result.threshold_source = "last training epoch's features: " + std::to_string(o.train_transforms) +
+                                " random transforms per training image, scored by the final flow";
+    } else {  // the first (at most 8) of the test transforms: the score's scale is the same
       const std::vector<double> some(angles.begin(), angles.begin() + std::min<long>(long(angles.size()), 8));
       const Tensor f = features_of(model, train_cache, with_angles(train_rows, some), int(some.size()), "training scores");
       result.threshold = quantile(scores_of(model, f, int(some.size()), train_cache.paths()), 0.99);
+      result.threshold_source = "the first " + std::to_string(some.size()) + " test transforms of every training image";
     }
+    last_epoch_features.clear();
   }
 
   // ---- localisation (paper eq. 7) and pixel AUROC ----
@@ -609,6 +631,7 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
   results["train_images"] = n_train;
   results["test_images"] = int(test.size());
   results["threshold"] = result.threshold;
+  results["threshold_source"] = "99th percentile of the training images' scores; " + result.threshold_source;
   results["skipped_batches"] = result.skipped_batches;
   Json epochs = Json::array();
   for (const auto& e : result.epochs) {

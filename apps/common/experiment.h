@@ -34,6 +34,7 @@ struct ExperimentResult {
   std::vector<ReportEpoch> epochs;         // loss and mean AUROC per meta epoch
   std::map<std::string, double> stage_seconds;
   double threshold = 0;
+  std::string threshold_source;  // how the threshold was obtained (results.json)
   int skipped_batches = 0;  // --on-nonfinite skip
   std::string out_dir;
   Report report;
