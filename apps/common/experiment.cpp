@@ -1,5 +1,6 @@
 #include "apps/common/experiment.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@
 #include "data/image_io.h"
 #include "data/prefetch.h"
 #include "flow/score.h"
+#include "kernels/host_allocator.h"
 #include "kernels/kernels.h"
 #include "kernels/profile.h"
 #include "weights/file_io.h"
@@ -199,6 +201,13 @@ CategoryResult evaluate_category(const std::string& name, const std::vector<Test
     r.auroc_per_type.emplace_back(type, auroc(ts, tl));
   }
   return r;
+}
+
+// The process's peak resident set so far (what /usr/bin/time -v reports as
+// "Maximum resident set size"), in bytes.
+double peak_resident_bytes() {
+  struct rusage usage;
+  return getrusage(RUSAGE_SELF, &usage) == 0 ? double(usage.ru_maxrss) * 1024 : 0;
 }
 
 }  // namespace
@@ -504,6 +513,7 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
   }
 
   // ---- decision threshold: 99th percentile of training-image scores ----
+  double last_epoch_feature_bytes = 0;
   {
     StageTimer t(stages, "threshold", device);
     if (pool_features.defined()) {  // the pool's K random transforms per image: no new features needed
@@ -520,6 +530,7 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
       result.threshold = quantile(scores_of(model, f, int(some.size()), train_cache.paths()), 0.99);
       result.threshold_source = "the first " + std::to_string(some.size()) + " test transforms of every training image";
     }
+    for (const Tensor& f : last_epoch_features) last_epoch_feature_bytes += double(f.nbytes());
     last_epoch_features.clear();
   }
 
@@ -666,6 +677,23 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
   Json times = Json::object();
   for (const auto& [stage, s] : stages) times[stage] = s;
   results["seconds_per_stage"] = times;
+  {
+    const auto host = host::host_allocator_stats();
+    const double flow_bytes = double(adam.flat_parameters().nbytes());
+    result.memory_bytes = {
+        {"flow parameters", flow_bytes},
+        {"flow gradients", double(adam.flat_gradients().nbytes())},
+        {"Adam moments", 2 * flow_bytes},
+        {"image caches (uint8)", double(train_cache.pixels().nbytes() + test_cache.pixels().nbytes())},
+        {"feature caches", double(test_features.nbytes() + (pool_features.defined() ? pool_features.nbytes() : 0))},
+        {"last epoch's features (threshold)", last_epoch_feature_bytes},
+        {"host allocator: blocks in use now", double(host.bytes_in_use)},
+        {"host allocator: freed blocks kept", double(host.bytes_cached)},
+        {"peak resident set (getrusage)", peak_resident_bytes()}};
+  }
+  Json memory = Json::object();
+  for (const auto& [what, bytes] : result.memory_bytes) memory[what] = bytes;
+  results["memory_bytes"] = memory;
   weights::write_file_atomically(out_dir + "/results.json", results.dump());
 
   // ---- report ----

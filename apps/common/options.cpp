@@ -158,7 +158,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o) {
       ("keep-checkpoint", po::bool_switch(&o.keep_checkpoint), "keep the checkpoint after a completed run (default: removed)")
       ("stop-after-steps", po::value(&o.stop_after_steps)->default_value(0),
        "stop after N training steps of this invocation, writing the checkpoint as SIGINT does (continue with --resume)")
-      ("profile", po::bool_switch(&o.profile), "print a per-stage time table at the end")
+      ("profile", po::bool_switch(&o.profile), "print a per-stage time table and a memory breakdown at the end")
       ("tf32", po::bool_switch(&o.tf32), "GPU: let cuBLAS and cuDNN use TF32 tensor cores (faster, ~1e-3 relative error; default FP32)")
       ("note", po::value(&o.note), "a line shown at the top of report.html");
   po::options_description all;
