@@ -56,7 +56,7 @@ Tensor DifferNetModel::features(const Tensor& images) const {
   NoGradGuard no_grad;
   // On the CPU the backbone's activations at 448 px take about 15 MB per
   // sample; a training batch (96 samples) in pieces of kCpuFeatureChunk needs
-  // a third of that at once (the convolutions still give every thread whole
+  // a sixth of that at once (the convolutions still give every thread whole
   // images). The pieces are the size features_of uses for the test images.
   const int64_t n = images.size(0);
   if (device_ != Device::CPU || n <= kCpuFeatureChunk) return extractor_->forward(images);
