@@ -33,6 +33,11 @@ void print_stage_times(const std::string& name, const std::map<std::string, doub
   std::printf("  %-14s %9.2f\n", "total", total);
 }
 
+void print_memory(const std::string& name, const std::vector<std::pair<std::string, double>>& memory) {
+  std::printf("\n%s: memory (MB)\n", name.c_str());
+  for (const auto& [what, bytes] : memory) std::printf("  %-36s %9.1f\n", what.c_str(), bytes / 1e6);
+}
+
 void print_table(const std::vector<CategoryResult>& rows) {
   std::printf("\n%-16s %12s %14s %12s\n", "category", "AUROC last", "AUROC max*", "pixel AUROC");
   double sum = 0;
@@ -69,7 +74,7 @@ int main(int argc, char** argv) {
       combined.note = options.note;
       for (const auto& name : names) {
         ExperimentResult r = run_experiment(options, {name}, options.out_dir + "/" + name);
-        if (options.profile) print_stage_times(name, r.stage_seconds);
+        if (options.profile) print_stage_times(name, r.stage_seconds), print_memory(name, r.memory_bytes);
         table.insert(table.end(), r.categories.begin(), r.categories.end());
         combined.settings = r.report.settings;
         combined.categories.insert(combined.categories.end(), r.report.categories.begin(), r.report.categories.end());
@@ -93,7 +98,7 @@ int main(int argc, char** argv) {
     } else {
       const auto names = split_list(options.category, "--category");
       ExperimentResult r = run_experiment(options, names, options.out_dir);
-      if (options.profile) print_stage_times(options.category, r.stage_seconds);
+      if (options.profile) print_stage_times(options.category, r.stage_seconds), print_memory(options.category, r.memory_bytes);
       table = r.categories;
     }
     print_table(table);

@@ -24,12 +24,12 @@ void coupling_benchmark(BenchState& state, CouplingResult (*op)(const Tensor&, c
   const Tensor gl = randn({kBatch}, gen, DType::Float32, state.device());
   state.set("batch", double(kBatch));
   state.set("half", double(half));
-  // Bytes a single pass must move: x, s, t, y, log-det forward; x, s, t, dy,
-  // dlog-det in and dx, ds, dt out backward.
-  state.set_bytes(4.0 * (double(kBatch * half) * 4 + kBatch + double(kBatch * half) * 7 + kBatch));
+  // Bytes a single pass must move: x, s, t, y, clamped y, log-det forward;
+  // x, s, t, dy, dlog-det in and dx, ds, dt out backward.
+  state.set_bytes(4.0 * (double(kBatch * half) * 5 + kBatch + double(kBatch * half) * 7 + kBatch));
   state.measure([&] {
     const CouplingResult out = op(x, r, 3.0);
-    add(sum(mul(out.y, gy)), sum(mul(out.log_det, gl))).backward();
+    add(sum(mul(out.y_clamped, gy)), sum(mul(out.log_det, gl))).backward();
   });
 }
 

@@ -25,9 +25,9 @@ int64_t check_coupling_inputs(const char* op, const Tensor& x, const Tensor& r, 
   return half;
 }
 
-// dx, dr from dy and dlog_det (either may be undefined: zero).
+// dx, dr from dy, dy_clamped and dlog_det (any may be undefined: zero).
 std::vector<Tensor> coupling_backward(const Tensor& x, const Tensor& r, const Tensor& scale, const Tensor& dy,
-                                      const Tensor& dlog_det, double alpha) {
+                                      const Tensor& dy_clamped, const Tensor& dlog_det, double alpha) {
   const int64_t rows = x.size(0), half = x.size(1);
   Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor dr = Tensor::empty(r.shape(), r.dtype(), r.device());
@@ -36,12 +36,14 @@ std::vector<Tensor> coupling_backward(const Tensor& x, const Tensor& r, const Te
       using T = decltype(tag);
       kernels::cpu::coupling_backward<T>(x.data<T>(), r.data<T>(), scale.defined() ? scale.data<T>() : nullptr,
                                          dy.defined() ? dy.data<T>() : nullptr,
+                                         dy_clamped.defined() ? dy_clamped.data<T>() : nullptr,
                                          dlog_det.defined() ? dlog_det.data<T>() : nullptr, dx.data<T>(),
                                          dr.data<T>(), rows, half, T(alpha));
     });
   } else {
     DIFFERNET_ON_CUDA(kernels::cuda::coupling_backward(
         x.data<float>(), r.data<float>(), dy.defined() ? dy.data<float>() : nullptr,
+        dy_clamped.defined() ? dy_clamped.data<float>() : nullptr,
         dlog_det.defined() ? dlog_det.data<float>() : nullptr, dx.data<float>(), dr.data<float>(), rows, half,
         float(alpha)));
   }
@@ -53,24 +55,27 @@ std::vector<Tensor> coupling_backward(const Tensor& x, const Tensor& r, const Te
 CouplingResult coupling_affine(const Tensor& x, const Tensor& r, double alpha) {
   const int64_t half = check_coupling_inputs("coupling_affine", x, r, "x");
   const int64_t rows = x.size(0);
-  CouplingResult out{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty({rows}, x.dtype(), x.device())};
+  CouplingResult out{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty(x.shape(), x.dtype(), x.device()),
+                     Tensor::empty({rows}, x.dtype(), x.device())};
   Tensor scale;  // exp(c(s)), kept for the backward on the CPU
   if (x.device() == Device::CPU) {
     if (needs_recording({x, r})) scale = Tensor::empty(x.shape(), x.dtype(), x.device());
     detail::dispatch_floating("coupling_affine", x, [&](auto tag) {
       using T = decltype(tag);
-      kernels::cpu::coupling_forward<T>(x.data<T>(), r.data<T>(), out.y.data<T>(), out.log_det.data<T>(),
+      kernels::cpu::coupling_forward<T>(x.data<T>(), r.data<T>(), out.y.data<T>(), out.y_clamped.data<T>(),
+                                        out.log_det.data<T>(),
                                         scale.defined() ? scale.data<T>() : nullptr, rows, half, T(alpha));
     });
   } else {
     DIFFERNET_ON_CUDA(kernels::cuda::coupling_forward(x.data<float>(), r.data<float>(), out.y.data<float>(),
-                                                      out.log_det.data<float>(), rows, half, float(alpha)));
+                                                      out.y_clamped.data<float>(), out.log_det.data<float>(), rows,
+                                                      half, float(alpha)));
   }
   const Tensor x_saved = x.detach(), r_saved = r.detach();
-  record("coupling_affine", {x, r}, {&out.y, &out.log_det},
+  record("coupling_affine", {x, r}, {&out.y, &out.y_clamped, &out.log_det},
          [=](const std::vector<Tensor>& g, const std::vector<bool>&) -> std::vector<Tensor> {
-           if (!g[0].defined() && !g[1].defined()) return {Tensor(), Tensor()};
-           return coupling_backward(x_saved, r_saved, scale, g[0], g[1], alpha);
+           if (!g[0].defined() && !g[1].defined() && !g[2].defined()) return {Tensor(), Tensor()};
+           return coupling_backward(x_saved, r_saved, scale, g[0], g[1], g[2], alpha);
          });
   return out;
 }
@@ -95,7 +100,8 @@ CouplingResult coupling_affine_unfused(const Tensor& x, const Tensor& r, double 
   const int64_t half = check_coupling_inputs("coupling_affine_unfused", x, r, "x");
   const Tensor s = narrow(r, 1, 0, half), t = narrow(r, 1, half, half);
   const Tensor log_scale = mul_scalar(atan(mul_scalar(s, 1.0 / alpha)), alpha * kernels::kSoftClampScale);  // eq. 2
-  return {add(mul(exp(log_scale), x), t), sum(log_scale, 1)};                                               // eq. 1
+  const Tensor y = add(mul(exp(log_scale), x), t);                                                          // eq. 1
+  return {y, y, sum(log_scale, 1)};
 }
 
 }  // namespace differnet

@@ -76,11 +76,11 @@ CouplingBlock::CouplingBlock(int64_t dims, int64_t hidden, double alpha, std::ve
 FlowOutput CouplingBlock::forward(const Tensor& input) const {
   const Tensor x = index_select(input, 1, perm_);
   const Tensor x1 = narrow(x, 1, 0, half_), x2 = narrow(x, 1, half_, half_);
-  // The hard clamp sits inside the fused op, so subnet1 sees the clamped y1;
-  // the published code clamps after concatenating. They agree while |y1| <= 1e6.
+  // As the published code: subnet1 reads the unclamped y1, and only the
+  // block's output [y1, y2] is clamped to [-1e6, 1e6] (docs/flow.md, section 2).
   const CouplingResult first = coupling_affine(x1, subnet2_->forward(x2), alpha_);       // y1 = e(s2) x1 + t2
   const CouplingResult second = coupling_affine(x2, subnet1_->forward(first.y), alpha_);  // y2 = e(s1) x2 + t1
-  return {concat({first.y, second.y}, 1), add(first.log_det, second.log_det)};
+  return {concat({first.y_clamped, second.y_clamped}, 1), add(first.log_det, second.log_det)};
 }
 
 Tensor CouplingBlock::inverse(const Tensor& y) const {

@@ -107,7 +107,7 @@ void save_flow(const std::string& path, const DifferNetFlow& flow, const weights
   meta["blocks"] = std::to_string(c.blocks);
   meta["alpha"] = format_double(c.alpha);
 
-  weights::RawTensorMap tensors;
+  weights::TensorSourceMap tensors;  // written from the parameters' own memory, not copied
   const auto params = flow.named_parameters();
   size_t next = 0;
   for (int64_t k = 0; k < c.blocks; ++k) {
@@ -117,12 +117,12 @@ void save_flow(const std::string& path, const DifferNetFlow& flow, const weights
     raw.shape = {int64_t(perm.size())};
     raw.data.resize(perm.size() * sizeof(int64_t));
     std::memcpy(raw.data.data(), perm.data(), raw.data.size());
-    tensors.emplace_back(perm_key(k), std::move(raw));
+    tensors.emplace_back(perm_key(k), weights::source_of(std::move(raw)));
     const std::string block_prefix = std::to_string(k) + ".";
     for (; next < params.size() && params[next].first.compare(0, block_prefix.size(), block_prefix) == 0; ++next)
-      tensors.emplace_back(param_key(params[next].first), weights::to_raw(params[next].second));
+      tensors.emplace_back(param_key(params[next].first), weights::to_source(params[next].second));
   }
-  weights::write_safetensors(path, tensors, meta);
+  weights::stream_safetensors(path, tensors, meta);
 }
 
 weights::Metadata read_flow_metadata(const std::string& path) {

@@ -3,7 +3,7 @@
 // (kernels/coupling_math.h). Default stream, like every kernel of the project.
 //
 // forward: one thread block per sample row. Each thread walks the row with a
-//   stride of blockDim.x (any width works), writes y and keeps a partial sum of
+//   stride of blockDim.x (any width works), writes y and its clamped copy and keeps a partial sum of
 //   c(s); warp shuffles, then one shared-memory slot per warp, reduce the
 //   partials to the row's log-det. One launch replaces clamp, exp, multiply,
 //   add and the row sum.
@@ -38,30 +38,34 @@ __device__ float block_sum(float v) {
   return v;
 }
 
-__global__ void coupling_forward_kernel(const float* x, const float* r, float* y, float* log_det, int64_t half,
-                                        float alpha) {
+__global__ void coupling_forward_kernel(const float* x, const float* r, float* y, float* y_clamped, float* log_det,
+                                        int64_t half, float alpha) {
   const int64_t row = blockIdx.x;
   const float* s = r + row * 2 * half;
   const float* t = s + half;
   float partial = 0.f;
   for (int64_t j = threadIdx.x; j < half; j += blockDim.x) {
     float log_scale, scale;
-    y[row * half + j] = coupling_forward_element(x[row * half + j], s[j], t[j], alpha, log_scale, scale);
+    const float v = coupling_forward_element(x[row * half + j], s[j], t[j], alpha, log_scale, scale);
+    y[row * half + j] = v;
+    y_clamped[row * half + j] = hard_clamp(v);
     partial += log_scale;
   }
   const float total = block_sum(partial);
   if (threadIdx.x == 0) log_det[row] = total;
 }
 
-__global__ void coupling_backward_kernel(const float* x, const float* r, const float* dy, const float* dlog_det,
-                                         float* dx, float* dr, int64_t rows, int64_t half, float alpha) {
+__global__ void coupling_backward_kernel(const float* x, const float* r, const float* dy, const float* dy_clamped,
+                                         const float* dlog_det, float* dx, float* dr, int64_t rows, int64_t half,
+                                         float alpha) {
   const int64_t n = rows * half;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t row = i / half, j = i % half;
     const float* s = r + row * 2 * half;
     float* ds = dr + row * 2 * half;
     coupling_backward_element(x[i], s[j], s[half + j], coupling_scale(s[j], alpha), alpha, dy ? dy[i] : 0.f,
-                              dlog_det ? dlog_det[row] : 0.f, dx[i], ds[j], ds[half + j]);
+                              dy_clamped ? dy_clamped[i] : 0.f, dlog_det ? dlog_det[row] : 0.f, dx[i], ds[j],
+                              ds[half + j]);
   }
 }
 
@@ -88,18 +92,18 @@ unsigned elementwise_grid(int64_t n) {
 
 }  // namespace
 
-void coupling_forward(const float* x, const float* r, float* y, float* log_det, int64_t rows, int64_t half,
-                      float alpha) {
+void coupling_forward(const float* x, const float* r, float* y, float* y_clamped, float* log_det, int64_t rows,
+                      int64_t half, float alpha) {
   if (rows == 0) return;
-  launch(coupling_forward_kernel, unsigned(rows), forward_threads(half))(x, r, y, log_det, half, alpha);
+  launch(coupling_forward_kernel, unsigned(rows), forward_threads(half))(x, r, y, y_clamped, log_det, half, alpha);
   CUDA_CHECK_LAUNCH("coupling_forward_kernel");
 }
 
-void coupling_backward(const float* x, const float* r, const float* dy, const float* dlog_det, float* dx, float* dr,
-                       int64_t rows, int64_t half, float alpha) {
+void coupling_backward(const float* x, const float* r, const float* dy, const float* dy_clamped,
+                       const float* dlog_det, float* dx, float* dr, int64_t rows, int64_t half, float alpha) {
   if (rows * half == 0) return;
-  launch(coupling_backward_kernel, elementwise_grid(rows * half), kMaxThreads)(x, r, dy, dlog_det, dx, dr, rows,
-                                                                               half, alpha);
+  launch(coupling_backward_kernel, elementwise_grid(rows * half), kMaxThreads)(x, r, dy, dy_clamped, dlog_det, dx,
+                                                                               dr, rows, half, alpha);
   CUDA_CHECK_LAUNCH("coupling_backward_kernel");
 }
 

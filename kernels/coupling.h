@@ -10,25 +10,26 @@
 namespace differnet::kernels {
 
 namespace cpu {
-// y = clamp(exp(c(s)) * x + t), log_det[row] = sum_j c(s[row, j]); one pass.
-// When `scale` is not null it receives exp(c(s)) [rows, half] for the backward:
-// on the CPU the atan and exp cost more than storing their result.
-template <class T> void coupling_forward(const T* x, const T* r, T* y, T* log_det, T* scale, int64_t rows,
-                                         int64_t half, T alpha);
-// dx and dr from dy and dlog_det in one pass; dy or dlog_det may be null (zero
-// gradient); `scale` is the forward's, or null to recompute it.
-template <class T> void coupling_backward(const T* x, const T* r, const T* scale, const T* dy, const T* dlog_det,
-                                          T* dx, T* dr, int64_t rows, int64_t half, T alpha);
+// y = exp(c(s)) * x + t, y_clamped = clamp(y, -1e6, 1e6),
+// log_det[row] = sum_j c(s[row, j]); one pass. When `scale` is not null it
+// receives exp(c(s)) [rows, half] for the backward: on the CPU the atan and
+// exp cost more than storing their result.
+template <class T> void coupling_forward(const T* x, const T* r, T* y, T* y_clamped, T* log_det, T* scale,
+                                         int64_t rows, int64_t half, T alpha);
+// dx and dr from dy, dy_clamped and dlog_det in one pass; any of the three may
+// be null (zero gradient); `scale` is the forward's, or null to recompute it.
+template <class T> void coupling_backward(const T* x, const T* r, const T* scale, const T* dy, const T* dy_clamped,
+                                          const T* dlog_det, T* dx, T* dr, int64_t rows, int64_t half, T alpha);
 // x = (y - t) * exp(-c(s)).
 template <class T> void coupling_inverse(const T* y, const T* r, T* x, int64_t rows, int64_t half, T alpha);
 }  // namespace cpu
 
 // The GPU recomputes exp(c(s)) in the backward: there memory traffic, not math, is the cost.
 namespace cuda {
-void coupling_forward(const float* x, const float* r, float* y, float* log_det, int64_t rows, int64_t half,
-                      float alpha);
-void coupling_backward(const float* x, const float* r, const float* dy, const float* dlog_det, float* dx, float* dr,
-                       int64_t rows, int64_t half, float alpha);
+void coupling_forward(const float* x, const float* r, float* y, float* y_clamped, float* log_det, int64_t rows,
+                      int64_t half, float alpha);
+void coupling_backward(const float* x, const float* r, const float* dy, const float* dy_clamped,
+                       const float* dlog_det, float* dx, float* dr, int64_t rows, int64_t half, float alpha);
 void coupling_inverse(const float* y, const float* r, float* x, int64_t rows, int64_t half, float alpha);
 }  // namespace cuda
 

@@ -9,17 +9,20 @@ constexpr int64_t kParallelGrain = 1 << 14;  // elements below which threads cos
 }  // namespace
 
 template <class T>
-void coupling_forward(const T* x, const T* r, T* y, T* log_det, T* scale, int64_t rows, int64_t half, T alpha) {
+void coupling_forward(const T* x, const T* r, T* y, T* y_clamped, T* log_det, T* scale, int64_t rows, int64_t half,
+                      T alpha) {
 #pragma omp parallel for if (rows * half > kParallelGrain)
   for (int64_t row = 0; row < rows; ++row) {
     const T* s = r + row * 2 * half;
     const T* t = s + half;
     const T* xr = x + row * half;
     T* yr = y + row * half;
+    T* yc = y_clamped + row * half;
     double sum = 0;  // in double: the float32 log-det does not depend on the summation order
     for (int64_t j = 0; j < half; ++j) {
       T log_scale, e;
       yr[j] = coupling_forward_element(xr[j], s[j], t[j], alpha, log_scale, e);
+      yc[j] = hard_clamp(yr[j]);
       if (scale) scale[row * half + j] = e;
       sum += double(log_scale);
     }
@@ -28,8 +31,8 @@ void coupling_forward(const T* x, const T* r, T* y, T* log_det, T* scale, int64_
 }
 
 template <class T>
-void coupling_backward(const T* x, const T* r, const T* scale, const T* dy, const T* dlog_det, T* dx, T* dr,
-                       int64_t rows, int64_t half, T alpha) {
+void coupling_backward(const T* x, const T* r, const T* scale, const T* dy, const T* dy_clamped, const T* dlog_det,
+                       T* dx, T* dr, int64_t rows, int64_t half, T alpha) {
 #pragma omp parallel for if (rows * half > kParallelGrain)
   for (int64_t row = 0; row < rows; ++row) {
     const T* s = r + row * 2 * half;
@@ -41,8 +44,9 @@ void coupling_backward(const T* x, const T* r, const T* scale, const T* dy, cons
     const T dld = dlog_det ? dlog_det[row] : T(0);
     for (int64_t j = 0; j < half; ++j) {
       const T g = dy ? dy[row * half + j] : T(0);
+      const T gc = dy_clamped ? dy_clamped[row * half + j] : T(0);
       const T e = scale ? scale[row * half + j] : coupling_scale(s[j], alpha);
-      coupling_backward_element(xr[j], s[j], t[j], e, alpha, g, dld, dxr[j], ds[j], dt[j]);
+      coupling_backward_element(xr[j], s[j], t[j], e, alpha, g, gc, dld, dxr[j], ds[j], dt[j]);
     }
   }
 }
@@ -59,8 +63,9 @@ void coupling_inverse(const T* y, const T* r, T* x, int64_t rows, int64_t half, 
 }
 
 #define DIFFERNET_INSTANTIATE(T)                                                                           \
-  template void coupling_forward<T>(const T*, const T*, T*, T*, T*, int64_t, int64_t, T);                          \
-  template void coupling_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, int64_t, int64_t, T); \
+  template void coupling_forward<T>(const T*, const T*, T*, T*, T*, T*, int64_t, int64_t, T);                      \
+  template void coupling_backward<T>(const T*, const T*, const T*, const T*, const T*, const T*, T*, T*, int64_t,    \
+                                     int64_t, T);                                                                    \
   template void coupling_inverse<T>(const T*, const T*, T*, int64_t, int64_t, T);
 DIFFERNET_INSTANTIATE(float)
 DIFFERNET_INSTANTIATE(double)

@@ -5,7 +5,7 @@
 // as fresh kernel mappings and page-fault them in (zero-filled) again: about
 // 5 % of the CPU feature pass. Smaller blocks come from malloc, which already
 // reuses them. The cache holds at most host_cache_limit() bytes (default
-// 2 GiB, DIFFERNET_HOST_CACHE_MB overrides, 0 turns caching off); builds with
+// 256 MiB, DIFFERNET_HOST_CACHE_MB overrides, 0 turns caching off); builds with
 // AddressSanitizer never cache, so that a use after free is still reported.
 #pragma once
 #include <cstddef>

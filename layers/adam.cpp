@@ -73,8 +73,8 @@ void Adam::step() {
 
 std::vector<std::pair<std::string, Tensor>> Adam::state_dict() const {
   return {{"step", Tensor::from_vector(std::vector<double>{double(step_)}, {1})},
-          {"exp_avg", exp_avg_.to(Device::CPU).clone()},
-          {"exp_avg_sq", exp_avg_sq_.to(Device::CPU).clone()}};
+          {"exp_avg", exp_avg_},
+          {"exp_avg_sq", exp_avg_sq_}};
 }
 
 void Adam::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state) {

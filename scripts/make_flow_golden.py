@@ -9,7 +9,13 @@ DifferNet code (FrEIA glow_coupling_layer), independently of our C++ code:
                                                  (flow/flow_io.h), float64
     tests/fixtures/flow/golden_io.safetensors    input y [5, 16], z, log_jac_det,
                                                  the NLL (paper eq. 4) and its
-                                                 gradient with respect to y
+                                                 gradient with respect to y; and
+                                                 the same with the suffix
+                                                 "_clamp" for large inputs whose
+                                                 coupling outputs reach the hard
+                                                 clamp (|y1| > 1e6: subnet1 reads
+                                                 the unclamped y1, only the block
+                                                 output is clamped)
 
 The safetensors format is written and read by hand (struct + json), so the
 script needs only torch and numpy:  /usr/bin/python3 scripts/make_flow_golden.py
@@ -46,18 +52,21 @@ class CouplingBlock(nn.Module):
     def log_e(self, s):
         return self.alpha * 0.636 * torch.atan(s / self.alpha)
 
-    def forward(self, x):
+    def forward(self, x, clamp_y1_early=False):
+        """Returns the block output, its log-det and the pre-clamp [y1, y2].
+        clamp_y1_early feeds subnet1 the clamped y1 (not the published code:
+        only to check that the clamp case tells the two formulations apart)."""
         x = x[:, self.perm]
         h = self.half
         x1, x2 = x[:, :h], x[:, h:]
         r2 = self.subnet2(x2)
         s2, t2 = r2[:, :h], r2[:, h:]
         y1 = torch.exp(self.log_e(s2)) * x1 + t2
-        r1 = self.subnet1(y1)
+        r1 = self.subnet1(torch.clamp(y1, -1e6, 1e6) if clamp_y1_early else y1)
         s1, t1 = r1[:, :h], r1[:, h:]
         y2 = torch.exp(self.log_e(s1)) * x2 + t1
-        y = torch.clamp(torch.cat([y1, y2], 1), -1e6, 1e6)
-        return y, self.log_e(s1).sum(1) + self.log_e(s2).sum(1)
+        y = torch.clamp(torch.cat([y1, y2], 1), -1e6, 1e6)  # published code: only the block output is clamped
+        return y, self.log_e(s1).sum(1) + self.log_e(s2).sum(1), torch.cat([y1, y2], 1)
 
 
 class Flow(nn.Module):
@@ -65,10 +74,12 @@ class Flow(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(CouplingBlock(dims, hidden, alpha, perms[k]) for k in range(blocks))
 
-    def forward(self, y):
+    def forward(self, y, clamp_y1_early=False):
         log_jac_det = torch.zeros(y.shape[0], dtype=y.dtype)
+        self.pre_clamp = []  # every block's [y1, y2] before the clamp
         for block in self.blocks:
-            y, ld = block(y)
+            y, ld, pre = block(y, clamp_y1_early)
+            self.pre_clamp.append(pre.detach())
             log_jac_det = log_jac_det + ld
         return y, log_jac_det
 
@@ -134,6 +145,22 @@ def main():
     z, log_jac_det = flow(y)
     loss = nll_loss(z, log_jac_det)
     loss.backward()
+    assert all(p.abs().max() < 1e6 for p in flow.pre_clamp)  # the ordinary case stays inside the clamp
+
+    # Inputs large enough that coupling outputs pass the hard clamp.
+    y_clamp = (1.5e4 * torch.randn(BATCH, DIMS, dtype=torch.float64)).requires_grad_(True)
+    z_clamp, log_jac_det_clamp = flow(y_clamp)
+    loss_clamp = nll_loss(z_clamp, log_jac_det_clamp)
+    loss_clamp.backward()
+    pre = torch.cat(flow.pre_clamp, 1).abs()
+    clamped = int((pre > 1e6).sum())
+    # Some values clamp; none lies within 2% of the bound, so float32 puts every value on the same side.
+    assert clamped > 0 and not bool(((pre > 0.98e6) & (pre < 1.02e6)).any())
+    with torch.no_grad():
+        z_early, log_jac_det_early = flow(y_clamp.detach(), clamp_y1_early=True)
+    z_gap = float((z_early - z_clamp).abs().max())
+    ld_gap = float((log_jac_det_early - log_jac_det_clamp).abs().max())
+    assert z_gap > 1e3 and ld_gap > 1, "the clamp case must tell the two formulations apart"
 
     os.makedirs(OUT_DIR, exist_ok=True)
     tensors = {}
@@ -147,13 +174,18 @@ def main():
     write_safetensors(flow_path, tensors, meta)
     write_safetensors(os.path.join(OUT_DIR, "golden_io.safetensors"),
                       {"y": y.detach(), "z": z.detach(), "log_jac_det": log_jac_det.detach(),
-                       "nll": loss.detach().reshape(1), "grad_y": y.grad},
+                       "nll": loss.detach().reshape(1), "grad_y": y.grad,
+                       "y_clamp": y_clamp.detach(), "z_clamp": z_clamp.detach(),
+                       "log_jac_det_clamp": log_jac_det_clamp.detach(), "nll_clamp": loss_clamp.detach().reshape(1),
+                       "grad_y_clamp": y_clamp.grad},
                       {"source": "scripts/make_flow_golden.py"})
 
     # The file alone defines the flow: reading it back gives the same outputs.
     z2, ld2 = load_flow_file(flow_path)(y.detach())
     assert torch.equal(z2, z.detach()) and torch.equal(ld2, log_jac_det.detach())
     print(f"wrote {flow_path}: nll {loss.item():.12f}, log_jac_det {log_jac_det.detach().numpy()}")
+    print(f"clamp case: {clamped} of {pre.numel()} coupling outputs clamped; clamping y1 before subnet1 "
+          f"would change z by up to {z_gap:.3g} and the log-det by up to {ld_gap:.3g}")
 
 
 if __name__ == "__main__":

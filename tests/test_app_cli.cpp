@@ -23,6 +23,10 @@ BOOST_AUTO_TEST_CASE(help_lists_the_options) {
   for (const char* flag : {"--data", "--category", "--device", "--backbone", "--weights", "--shots", "--jitter", "--out",
                            "--resume", "--blocks", "--test-transforms", "--config", "--tf32", "--profile"})
     BOOST_CHECK_MESSAGE(has(r, flag), "--help does not mention " << flag);
+  // Defaults as written, not Boost's round-trip digits (0.00020000000000000001).
+  for (const char* text : {"--lr arg (=2e-4)", "--weight-decay arg (=1e-5)", "--beta1 arg (=0.8)", "--alpha arg (=3)",
+                           "--checkpoint-minutes arg (=30)", "--keep-checkpoint"})
+    BOOST_CHECK_MESSAGE(has(r, text), "--help does not show " << text);
   BOOST_CHECK_EQUAL(run("differnet_score --help").status, 0);
   BOOST_CHECK_EQUAL(run("differnet_bench --list").status, 0);
   BOOST_CHECK_EQUAL(run("prepare_dataset --help").status, 0);

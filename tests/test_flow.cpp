@@ -23,7 +23,7 @@ using namespace differnet::testing;
 namespace {
 
 // y and the log-det side by side, [batch, half + 1], so gradcheck sees both outputs.
-Tensor joined(const CouplingResult& r) { return concat({r.y, reshape(r.log_det, {-1, 1})}, 1); }
+Tensor joined(const CouplingResult& r) { return concat({r.y, r.y_clamped, reshape(r.log_det, {-1, 1})}, 1); }
 Tensor joined(const FlowOutput& r) { return concat({r.z, reshape(r.log_jac_det, {-1, 1})}, 1); }
 
 FlowConfig small_config(int64_t dims, int64_t hidden, int64_t blocks, uint64_t seed = 1) {
@@ -101,8 +101,10 @@ BOOST_AUTO_TEST_CASE(element_math_matches_the_formulas) {
                                (soft_clamp(s + h, alpha) - soft_clamp(s - h, alpha)) / (2 * h) + 1.0, 1e-9);
   }
   double ls, e;
-  BOOST_CHECK_EQUAL(kernels::coupling_forward_element(1e7, 0.0, 0.0, alpha, ls, e), 1e6);
-  BOOST_CHECK_EQUAL(kernels::coupling_forward_element(-1e7, 0.0, 0.0, alpha, ls, e), -1e6);
+  BOOST_CHECK_EQUAL(kernels::coupling_forward_element(1e7, 0.0, 0.0, alpha, ls, e), 1e7);  // clamped later
+  BOOST_CHECK_EQUAL(kernels::hard_clamp(1e7), 1e6);
+  BOOST_CHECK_EQUAL(kernels::hard_clamp(-1e7), -1e6);
+  BOOST_CHECK_EQUAL(kernels::hard_clamp(-0.25), -0.25);
   const double y = kernels::coupling_forward_element(0.7, 1.3, -0.2, alpha, ls, e);
   BOOST_CHECK_CLOSE_FRACTION(e, std::exp(soft_clamp(1.3, alpha)), 1e-15);
   BOOST_CHECK_CLOSE_FRACTION(e, kernels::coupling_scale(1.3, alpha), 1e-15);
@@ -157,24 +159,34 @@ BOOST_AUTO_TEST_CASE(only_one_output_used) {
 }
 
 BOOST_AUTO_TEST_CASE(hard_clamp_blocks_the_gradient_where_it_clamps) {
-  // x = 2e6 with s = t = 0 gives y = 2e6, clamped to 1e6: no gradient to x or t.
+  // x = 2e6 with s = t = 0 gives y = 2e6, clamped to 1e6: no gradient to x or t
+  // through the clamped output; the unclamped y (subnet1's input) keeps its gradient.
   Tensor x = Tensor::from_vector(std::vector<double>{2e6, 0.5}, {1, 2}).set_requires_grad(true);
   Tensor r = Tensor::from_vector(std::vector<double>{0, 0, 0, 0}, {1, 4}).set_requires_grad(true);
   const CouplingResult out = coupling_affine(x, r, 3.0);
-  BOOST_CHECK_EQUAL(values(out.y)[0], 1e6);
+  BOOST_CHECK_EQUAL(values(out.y_clamped)[0], 1e6);
+  BOOST_CHECK_EQUAL(values(out.y_clamped)[1], 0.5);
+  BOOST_CHECK_EQUAL(values(out.y)[0], 2e6);
   BOOST_CHECK_EQUAL(values(out.y)[1], 0.5);
-  sum(out.y).backward();
+  sum(out.y_clamped).backward();
   const auto gx = values(x.grad()), gr = values(r.grad());
   BOOST_CHECK_EQUAL(gx[0], 0.0);
   BOOST_CHECK_EQUAL(gr[0], 0.0);  // ds of the clamped element (no log-det gradient flowed)
   BOOST_CHECK_EQUAL(gr[2], 0.0);  // dt of the clamped element
   BOOST_CHECK_CLOSE_FRACTION(gx[1], 1.0, 1e-15);
   BOOST_CHECK_EQUAL(gr[3], 1.0);
+  // Both outputs used: their gradients add, the clamped one masked.
+  Tensor x2 = x.detach().set_requires_grad(true), r2 = r.detach().set_requires_grad(true);
+  const CouplingResult both = coupling_affine(x2, r2, 3.0);
+  add(mul_scalar(sum(both.y), 2.0), sum(both.y_clamped)).backward();
+  const auto gx2 = values(x2.grad());
+  BOOST_CHECK_CLOSE_FRACTION(gx2[0], 2.0, 1e-15);
+  BOOST_CHECK_CLOSE_FRACTION(gx2[1], 3.0, 1e-15);
 }
 
 BOOST_AUTO_TEST_CASE(inverse_undoes_forward) {
   const Tensor x = random_tensor({5, 7}, 40, -4, 4), r = random_tensor({5, 14}, 41, -6, 6);
-  const Tensor back = coupling_affine_inverse(coupling_affine(x, r, 3.0).y, r, 3.0);
+  const Tensor back = coupling_affine_inverse(coupling_affine(x, r, 3.0).y_clamped, r, 3.0);
   BOOST_CHECK_LE(max_abs_diff(back, x), 1e-14);
 }
 

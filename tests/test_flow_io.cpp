@@ -171,29 +171,35 @@ BOOST_AUTO_TEST_CASE(corrupt_and_truncated_files_name_the_file) {
 
 BOOST_AUTO_TEST_CASE(golden_flow_matches_pytorch) {
   const auto io = weights::read_safetensors(kGoldenDir + "golden_io.safetensors").tensors;
-  const Tensor y = from_raw(*weights::find_tensor(io, "y"));
-  const auto z_ref = values(from_raw(*weights::find_tensor(io, "z")));
-  const auto ld_ref = values(from_raw(*weights::find_tensor(io, "log_jac_det")));
-  const double nll_ref = values(from_raw(*weights::find_tensor(io, "nll")))[0];
-  const auto grad_ref = values(from_raw(*weights::find_tensor(io, "grad_y")));
-  // Tolerances: relative 1e-5 in float64 (the two sides differ only in
-  // summation order; we see ~1e-15), 1e-4 in float32 (plus 1e-5 absolute for
-  // values near 0).
-  for (DType dtype : {DType::Float64, DType::Float32}) {
-    BOOST_TEST_CONTEXT(dtype_name(dtype)) {
-      const double rtol = dtype == DType::Float64 ? 1e-5 : 1e-4, atol = dtype == DType::Float64 ? 1e-12 : 1e-5;
-      const auto flow = load_flow(kGoldenDir + "golden_flow.safetensors", dtype);
-      Tensor input = y.to(dtype).set_requires_grad(true);
-      const FlowOutput out = flow->forward(input);
-      const Tensor loss = nll_loss(out.z, out.log_jac_det);
-      loss.backward();
-      DIFFERNET_CHECK_CLOSE_VECTORS(values(out.z), z_ref, atol, rtol);
-      DIFFERNET_CHECK_CLOSE_VECTORS(values(out.log_jac_det), ld_ref, atol, rtol);
-      BOOST_CHECK_CLOSE_FRACTION(loss.item(), nll_ref, rtol);
-      DIFFERNET_CHECK_CLOSE_VECTORS(values(input.grad()), grad_ref, atol, rtol);
-      BOOST_TEST_MESSAGE(dtype_name(dtype) << " z error ratio " << worst_error_ratio(values(out.z), z_ref, atol, rtol)
-                                           << ", grad error ratio "
-                                           << worst_error_ratio(values(input.grad()), grad_ref, atol, rtol));
+  // "": ordinary inputs; "_clamp": large inputs whose coupling outputs pass the
+  // hard clamp, where subnet1 must read the unclamped y1 (published code).
+  for (const std::string suffix : {"", "_clamp"}) {
+    const auto get = [&](const std::string& name) { return from_raw(*weights::find_tensor(io, name + suffix)); };
+    const Tensor y = get("y");
+    const auto z_ref = values(get("z"));
+    const auto ld_ref = values(get("log_jac_det"));
+    const double nll_ref = values(get("nll"))[0];
+    const auto grad_ref = values(get("grad_y"));
+    // Tolerances: relative 1e-5 in float64 (the two sides differ only in
+    // summation order; we see ~1e-15), 1e-4 in float32 (plus 1e-5 absolute for
+    // values near 0).
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+      BOOST_TEST_CONTEXT(dtype_name(dtype) << " inputs y" << suffix) {
+        const double rtol = dtype == DType::Float64 ? 1e-5 : 1e-4, atol = dtype == DType::Float64 ? 1e-12 : 1e-5;
+        const auto flow = load_flow(kGoldenDir + "golden_flow.safetensors", dtype);
+        Tensor input = y.to(dtype).set_requires_grad(true);
+        const FlowOutput out = flow->forward(input);
+        const Tensor loss = nll_loss(out.z, out.log_jac_det);
+        loss.backward();
+        DIFFERNET_CHECK_CLOSE_VECTORS(values(out.z), z_ref, atol, rtol);
+        DIFFERNET_CHECK_CLOSE_VECTORS(values(out.log_jac_det), ld_ref, atol, rtol);
+        BOOST_CHECK_CLOSE_FRACTION(loss.item(), nll_ref, rtol);
+        DIFFERNET_CHECK_CLOSE_VECTORS(values(input.grad()), grad_ref, atol, rtol);
+        BOOST_TEST_MESSAGE(dtype_name(dtype) << suffix << " z error ratio "
+                                             << worst_error_ratio(values(out.z), z_ref, atol, rtol)
+                                             << ", grad error ratio "
+                                             << worst_error_ratio(values(input.grad()), grad_ref, atol, rtol));
+      }
     }
   }
 }

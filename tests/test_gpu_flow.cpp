@@ -20,7 +20,7 @@ Tensor rand32(const Shape& shape, uint64_t seed, double lo = -3.0, double hi = 3
   return random_tensor(shape, seed, lo, hi, DType::Float32);
 }
 
-Tensor joined(const CouplingResult& r) { return concat({r.y, reshape(r.log_det, {-1, 1})}, 1); }
+Tensor joined(const CouplingResult& r) { return concat({r.y, r.y_clamped, reshape(r.log_det, {-1, 1})}, 1); }
 
 // Scale-free error (mse(gpu, cpu) / mse(cpu, 0)) of every output and gradient below 1e-10.
 constexpr double kTol = 1e-10;
@@ -53,10 +53,13 @@ BOOST_AUTO_TEST_CASE(coupling_kernels_match_the_cpu) {
 BOOST_AUTO_TEST_CASE(hard_clamp_on_the_gpu) {
   const Tensor x = Tensor::from_vector(std::vector<float>{2e6f, -3e6f, 0.5f}, {1, 3}).to(Device::CUDA);
   const Tensor r = Tensor::zeros({1, 6}, DType::Float32, Device::CUDA);
-  const auto y = values(coupling_affine(x, r, 3.0).y);
+  const CouplingResult out = coupling_affine(x, r, 3.0);
+  const auto y = values(out.y_clamped), raw = values(out.y);
   BOOST_CHECK_EQUAL(y[0], 1e6);
   BOOST_CHECK_EQUAL(y[1], -1e6);
   BOOST_CHECK_EQUAL(y[2], 0.5);
+  BOOST_CHECK_EQUAL(raw[0], 2e6);  // subnet1 reads the unclamped y1
+  BOOST_CHECK_EQUAL(raw[1], -3e6);
 }
 
 BOOST_AUTO_TEST_CASE(flow_forward_backward_inverse_match_the_cpu) {

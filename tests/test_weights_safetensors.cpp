@@ -160,3 +160,25 @@ BOOST_AUTO_TEST_CASE(bad_files_name_the_file_and_tensor) {
   expect_error([] { read_safetensors("/nonexistent/x.safetensors"); }, "/nonexistent/x.safetensors: cannot open");
   expect_error([] { write_safetensors("/nonexistent/dir/x.safetensors", {}); }, "/nonexistent/dir/x.safetensors");
 }
+
+BOOST_AUTO_TEST_CASE(streamed_file_equals_the_serialized_one) {
+  // The streaming writer (checkpoints, flow files) writes the same bytes as
+  // serialize_safetensors; a source giving the wrong byte count is an error
+  // naming the tensor, and no file (or temporary file) is left behind.
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("differnet_stream_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  TensorSourceMap sources;
+  for (const auto& [name, t] : sample_tensors()) sources.emplace_back(name, source_of(t));
+  const std::string path = (dir / "streamed.safetensors").string();
+  stream_safetensors(path, sources, {{"k", "v"}});
+  BOOST_CHECK(read_file_bytes(path) == serialize_safetensors(sample_tensors(), {{"k", "v"}}, "t"));
+
+  TensorSource wrong = sources.front().second;
+  wrong.bytes = [](const PartWriter& write) { write("x"); };
+  sources.front().second = wrong;
+  const std::string bad = (dir / "bad.safetensors").string();
+  expect_error([&] { stream_safetensors(bad, sources); }, "bad.safetensors: tensor \"" + sources.front().first + "\" gave 1 bytes");
+  BOOST_CHECK_EQUAL(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()), 1);
+  std::filesystem::remove_all(dir);
+}

@@ -1,5 +1,7 @@
 #include "weights/safetensors.h"
 
+#include <memory>
+
 #include <algorithm>
 #include <cstring>
 #include <set>
@@ -131,7 +133,19 @@ SafetensorsContents parse_safetensors(std::string_view bytes, const std::string&
 
 SafetensorsContents read_safetensors(const std::string& path) { return parse_safetensors(read_file_bytes(path), path); }
 
-std::string serialize_safetensors(const RawTensorMap& tensors, const Metadata& metadata, const std::string& what) {
+namespace {
+
+// The 8-byte length and the JSON header (padded to keep the data 8-byte
+// aligned) of tensors with these names, dtypes, shapes and byte counts;
+// `data_bytes` receives the data section's size.
+struct HeaderEntry {
+  const std::string& name;
+  DType dtype;
+  const std::vector<int64_t>& shape;
+  uint64_t bytes;
+};
+std::string header_of(const std::vector<HeaderEntry>& tensors, const Metadata& metadata, const std::string& what,
+                      uint64_t& data_bytes) {
   std::string header = "{";
   if (!metadata.empty()) {
     header += "\"__metadata__\":{";
@@ -144,32 +158,70 @@ std::string serialize_safetensors(const RawTensorMap& tensors, const Metadata& m
   }
   std::set<std::string> names;
   uint64_t offset = 0;
-  for (const auto& [name, tensor] : tensors) {
-    const std::string where = what + ": tensor \"" + name + "\"";
-    DIFFERNET_CHECK(name != "__metadata__" && names.insert(name).second, where, ": duplicate or reserved name");
-    const int64_t numel = checked_numel(tensor.shape, where);
-    DIFFERNET_CHECK(tensor.data.size() == uint64_t(numel) * dtype_size(tensor.dtype), where, ": ", tensor.data.size(),
-                    " bytes for shape ", shape_string(tensor.shape), " of ", dtype_name(tensor.dtype));
+  for (const HeaderEntry& t : tensors) {
+    const std::string where = what + ": tensor \"" + t.name + "\"";
+    DIFFERNET_CHECK(t.name != "__metadata__" && names.insert(t.name).second, where, ": duplicate or reserved name");
+    const int64_t numel = checked_numel(t.shape, where);
+    DIFFERNET_CHECK(t.bytes == uint64_t(numel) * dtype_size(t.dtype), where, ": ", t.bytes, " bytes for shape ",
+                    shape_string(t.shape), " of ", dtype_name(t.dtype));
     if (header.size() > 1) header += ",";
-    header += json_quote(name) + ":{\"dtype\":\"" + safetensors_dtype_name(tensor.dtype) + "\",\"shape\":[";
-    for (size_t i = 0; i < tensor.shape.size(); ++i) header += (i ? "," : "") + std::to_string(tensor.shape[i]);
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + tensor.data.size()) + "]}";
-    offset += tensor.data.size();
+    header += json_quote(t.name) + ":{\"dtype\":\"" + safetensors_dtype_name(t.dtype) + "\",\"shape\":[";
+    for (size_t i = 0; i < t.shape.size(); ++i) header += (i ? "," : "") + std::to_string(t.shape[i]);
+    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + t.bytes) + "]}";
+    offset += t.bytes;
   }
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned, as the reference writer does
-
   std::string out(8, '\0');
   const uint64_t header_len = header.size();
   std::memcpy(out.data(), &header_len, 8);
-  out.reserve(8 + header.size() + offset);
-  out += header;
+  data_bytes = offset;
+  return out + header;
+}
+
+}  // namespace
+
+std::string serialize_safetensors(const RawTensorMap& tensors, const Metadata& metadata, const std::string& what) {
+  std::vector<HeaderEntry> entries;
+  for (const auto& [name, tensor] : tensors) entries.push_back({name, tensor.dtype, tensor.shape, tensor.data.size()});
+  uint64_t data_bytes = 0;
+  std::string out = header_of(entries, metadata, what, data_bytes);
+  out.reserve(out.size() + data_bytes);
   for (const auto& entry : tensors) out.append(reinterpret_cast<const char*>(entry.second.data.data()), entry.second.data.size());
   return out;
 }
 
 void write_safetensors(const std::string& path, const RawTensorMap& tensors, const Metadata& metadata) {
   write_file_atomically(path, serialize_safetensors(tensors, metadata, path));
+}
+
+TensorSource source_of(RawTensor tensor) {
+  auto kept = std::make_shared<RawTensor>(std::move(tensor));
+  return {kept->dtype, kept->shape, [kept](const PartWriter& write) {
+            write(std::string_view(reinterpret_cast<const char*>(kept->data.data()), kept->data.size()));
+          }};
+}
+
+void stream_safetensors(const std::string& path, const TensorSourceMap& tensors, const Metadata& metadata) {
+  std::vector<HeaderEntry> entries;
+  for (const auto& [name, t] : tensors) {
+    const int64_t numel = checked_numel(t.shape, path + ": tensor \"" + name + "\"");
+    entries.push_back({name, t.dtype, t.shape, uint64_t(numel) * dtype_size(t.dtype)});
+  }
+  uint64_t data_bytes = 0;
+  const std::string header = header_of(entries, metadata, path, data_bytes);
+  write_file_atomically(path, [&](const PartWriter& write) {
+    write(header);
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      uint64_t passed = 0;
+      tensors[i].second.bytes([&](std::string_view part) {
+        passed += part.size();
+        write(part);
+      });
+      DIFFERNET_CHECK(passed == entries[i].bytes, path, ": tensor \"", tensors[i].first, "\" gave ", passed,
+                      " bytes, its shape needs ", entries[i].bytes);
+    }
+  });
 }
 
 }  // namespace differnet::weights

@@ -5,18 +5,32 @@
 
 namespace differnet::weights {
 
+namespace {
+DType file_dtype(differnet::DType dtype) {
+  switch (dtype) {
+    case differnet::DType::Float32: return DType::F32;
+    case differnet::DType::Float64: return DType::F64;
+    case differnet::DType::UInt8: return DType::U8;
+  }
+  return DType::F32;
+}
+}  // namespace
+
 RawTensor to_raw(const Tensor& t) {
   const Tensor host = t.to(Device::CPU);
   RawTensor raw;
-  switch (host.dtype()) {
-    case differnet::DType::Float32: raw.dtype = DType::F32; break;
-    case differnet::DType::Float64: raw.dtype = DType::F64; break;
-    case differnet::DType::UInt8: raw.dtype = DType::U8; break;
-  }
+  raw.dtype = file_dtype(host.dtype());
   raw.shape = host.shape();
   raw.data.resize(host.nbytes());
   if (host.nbytes()) std::memcpy(raw.data.data(), host.raw_data(), host.nbytes());
   return raw;
+}
+
+TensorSource to_source(const Tensor& t) {
+  return {file_dtype(t.dtype()), t.shape(), [t](const PartWriter& write) {
+            const Tensor host = t.to(Device::CPU);  // the same tensor on the CPU, one copy on CUDA
+            write(std::string_view(static_cast<const char*>(host.raw_data()), host.nbytes()));
+          }};
 }
 
 Tensor to_tensor(const RawTensor& raw, const std::string& what) {

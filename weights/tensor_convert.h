@@ -6,11 +6,16 @@
 
 #include "autograd/tensor.h"
 #include "weights/raw_tensor.h"
+#include "weights/safetensors.h"
 
 namespace differnet::weights {
 
 // A host copy of t as float32, float64 or uint8 (little-endian hosts, as the formats).
 RawTensor to_raw(const Tensor& t);
+// t as a source for the streaming safetensors writer: a CPU tensor's bytes are
+// written straight from its memory, a CUDA tensor's through one host copy at
+// the time it is written. t must stay unchanged until the file is written.
+TensorSource to_source(const Tensor& t);
 
 // Copies a float file tensor into `dst` (converted to dst's dtype, onto dst's
 // device). Throws naming `what` (file and tensor) when the dtype is not

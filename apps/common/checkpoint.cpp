@@ -19,20 +19,22 @@ weights::RawTensor int64_raw(const std::vector<int64_t>& values) {
 
 }  // namespace
 
+// Streams the parameters and Adam's moments from their own memory (no copy:
+// for the paper's flow they are 2 GB).
 void save_checkpoint(const std::string& path, const DifferNetFlow& flow, const Adam& adam, const Progress& p) {
-  weights::RawTensorMap tensors;
+  weights::TensorSourceMap tensors;
   for (int64_t k = 0; k < flow.config().blocks; ++k)
-    tensors.emplace_back("flow." + std::to_string(k) + ".perm", int64_raw(flow.block(k).permutation()));
-  for (const auto& [name, t] : flow.named_parameters()) tensors.emplace_back("flow." + name, weights::to_raw(t));
-  for (const auto& [name, t] : adam.state_dict()) tensors.emplace_back("adam." + name, weights::to_raw(t));
+    tensors.emplace_back("flow." + std::to_string(k) + ".perm", weights::source_of(int64_raw(flow.block(k).permutation())));
+  for (const auto& [name, t] : flow.named_parameters()) tensors.emplace_back("flow." + name, weights::to_source(t));
+  for (const auto& [name, t] : adam.state_dict()) tensors.emplace_back("adam." + name, weights::to_source(t));
   const size_t columns = p.history.empty() ? 0 : p.history[0].size();
   std::vector<double> history;
   for (const auto& row : p.history) history.insert(history.end(), row.begin(), row.end());
   tensors.emplace_back("progress.history",
-                       weights::to_raw(Tensor::from_vector(history, {int64_t(p.history.size()), int64_t(columns)})));
-  tensors.emplace_back("progress.sums", weights::to_raw(Tensor::from_vector(
+                       weights::to_source(Tensor::from_vector(history, {int64_t(p.history.size()), int64_t(columns)})));
+  tensors.emplace_back("progress.sums", weights::to_source(Tensor::from_vector(
                                             std::vector<double>{p.epoch_loss_sum, p.meta_loss_sum}, {2})));
-  weights::write_safetensors(path, tensors,
+  weights::stream_safetensors(path, tensors,
                              {{"format", "differnet-checkpoint"},
                               {"epoch", std::to_string(p.epoch)},
                               {"step_in_epoch", std::to_string(p.step_in_epoch)}});

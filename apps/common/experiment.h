@@ -33,7 +33,12 @@ struct ExperimentResult {
   std::vector<ScoredImage> scores;         // the last evaluation
   std::vector<ReportEpoch> epochs;         // loss and mean AUROC per meta epoch
   std::map<std::string, double> stage_seconds;
+  // Where the memory goes (bytes, in order): the large long-lived buffers, the
+  // host allocator's kept blocks and the process's peak resident set so far
+  // (results.json "memory_bytes"; train_mvtec --profile prints it).
+  std::vector<std::pair<std::string, double>> memory_bytes;
   double threshold = 0;
+  std::string threshold_source;  // how the threshold was obtained (results.json)
   int skipped_batches = 0;  // --on-nonfinite skip
   std::string out_dir;
   Report report;

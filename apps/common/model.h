@@ -35,8 +35,10 @@ class DifferNetModel {
   // Writes model.safetensors: the flow, the configuration, and `extra` metadata (threshold, ...).
   void save(const std::string& path, const weights::Metadata& extra) const;
 
-  // Images [N, 3, S, S] (normalised) -> features [N, dims], frozen, no tape.
+  // Images [N, 3, S, S] (normalised) -> features [N, dims], frozen, no tape;
+  // on the CPU in pieces of at most kCpuFeatureChunk images (memory).
   Tensor features(const Tensor& images) const;
+  static constexpr int64_t kCpuFeatureChunk = 16;
   // Zeroes the gradients, computes the NLL (paper eq. 4) of a batch of
   // features and back-propagates it into the flow's gradients; returns the loss
   // (on the device). The caller checks it and calls optimizer.step().

@@ -1,10 +1,14 @@
 #include "apps/common/options.h"
 
 #include <cctype>
+#include <cmath>
 
 #include <sys/stat.h>
 
 #include <boost/program_options.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -40,6 +44,34 @@ std::vector<std::string> split_list(const std::string& text, const std::string& 
     start = comma + 1;
   }
   return out;
+}
+
+// A default as a person writes it ("2e-4", "0.8", "30"), not Boost's
+// round-trip form ("0.00020000000000000001"): the shortest text that reads
+// back to the same double, plain or in exponent form without padding.
+static std::string written(double v) {
+  std::string best;
+  for (int precision = 1; precision <= 17; ++precision) {
+    char plain[40], sci[40];
+    std::snprintf(plain, sizeof plain, "%.*g", precision, v);
+    if (std::strtod(plain, nullptr) != v) continue;
+    std::snprintf(sci, sizeof sci, "%.*e", precision - 1, v);  // "2.0e-04": drop ".0", "+" and the exponent's zeros
+    const std::string e = sci;
+    const size_t x = e.find('e');
+    std::string mantissa = e.substr(0, x), exponent = e.substr(x + 1);
+    if (mantissa.find('.') != std::string::npos) {
+      while (mantissa.back() == '0') mantissa.pop_back();
+      if (mantissa.back() == '.') mantissa.pop_back();
+    }
+    const bool negative = exponent[0] == '-';
+    exponent.erase(0, 1);
+    while (exponent.size() > 1 && exponent[0] == '0') exponent.erase(0, 1);
+    const std::string compact = mantissa + "e" + (negative ? "-" : "") + exponent;
+    const std::string p = plain;
+    const std::string candidate = p.find('e') == std::string::npos && p.size() <= compact.size() ? p : compact;
+    if (best.empty() || candidate.size() < best.size()) best = candidate;
+  }
+  return best;
 }
 
 static bool file_exists(const std::string& p) {
@@ -93,17 +125,17 @@ static po::options_description describe_train_options(TrainOptions& o) {
       ("scales", po::value(&o.scales)->default_value(o.scales), "feature scales S, S/2, S/4, ...")
       ("blocks", po::value(&o.blocks)->default_value(o.blocks), "coupling blocks of the flow")
       ("hidden", po::value(&o.hidden)->default_value(o.hidden), "hidden width of the coupling subnets")
-      ("alpha", po::value(&o.alpha)->default_value(o.alpha), "soft-clamp alpha (paper eq. 2)")
+      ("alpha", po::value(&o.alpha)->default_value(o.alpha, written(o.alpha)), "soft-clamp alpha (paper eq. 2)")
       ("train-transforms", po::value(&o.train_transforms)->default_value(o.train_transforms), "random transforms per training image per step")
       ("test-transforms", po::value(&o.test_transforms)->default_value(o.test_transforms), "T: transforms per test image (paper eq. 5)")
       ("batch-size", po::value(&o.batch_size)->default_value(o.batch_size), "images per step")
       ("meta-epochs", po::value(&o.meta_epochs)->default_value(o.meta_epochs), "meta epochs (an evaluation after each)")
       ("sub-epochs", po::value(&o.sub_epochs)->default_value(o.sub_epochs), "epochs per meta epoch")
-      ("lr", po::value(&o.lr)->default_value(o.lr), "Adam learning rate")
-      ("beta1", po::value(&o.beta1)->default_value(o.beta1), "Adam beta1")
-      ("beta2", po::value(&o.beta2)->default_value(o.beta2), "Adam beta2")
-      ("eps", po::value(&o.eps)->default_value(o.eps), "Adam epsilon")
-      ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay), "L2 weight decay added to the gradient")
+      ("lr", po::value(&o.lr)->default_value(o.lr, written(o.lr)), "Adam learning rate")
+      ("beta1", po::value(&o.beta1)->default_value(o.beta1, written(o.beta1)), "Adam beta1")
+      ("beta2", po::value(&o.beta2)->default_value(o.beta2, written(o.beta2)), "Adam beta2")
+      ("eps", po::value(&o.eps)->default_value(o.eps, written(o.eps)), "Adam epsilon")
+      ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay, written(o.weight_decay)), "L2 weight decay added to the gradient")
       ("rotate", po::value(&o.rotate)->default_value(o.rotate), "random rotations of training and test images (false: the paper's no-transform ablation)")
       ("jitter", po::value(&o.jitter)->default_value(o.jitter), "brightness/contrast jitter: auto (on for mtd), on, off")
       ("shots", po::value(&o.shots)->default_value(o.shots), "train on a seeded subset of N images (0: all)")
@@ -118,9 +150,13 @@ static po::options_description describe_train_options(TrainOptions& o) {
        "a non-finite loss or gradient: stop (after writing OUT/nonfinite-*.safetensors), or skip the batch with a warning")
       ("on-bad-image", po::value(&o.on_bad_image)->default_value(o.on_bad_image), "an unreadable image: stop, or skip with a warning")
       ("resume", po::bool_switch(&o.resume), "continue from OUT/checkpoint.safetensors")
+      ("checkpoint-minutes", po::value(&o.checkpoint_minutes)->default_value(o.checkpoint_minutes, written(o.checkpoint_minutes)),
+       "write OUT/checkpoint.safetensors at the end of a meta epoch when this many minutes have passed since the last one (0: every meta epoch); an interruption always writes one")
+      ("keep-checkpoint", po::bool_switch(&o.keep_checkpoint), "keep the checkpoint after a completed run (default: removed)")
       ("stop-after-steps", po::value(&o.stop_after_steps)->default_value(0),
        "stop after N training steps of this invocation, writing the checkpoint as SIGINT does (continue with --resume)")
-      ("profile", po::bool_switch(&o.profile), "print a per-stage time table at the end (and, on the GPU, the cuDNN algorithms chosen)")
+      ("profile", po::bool_switch(&o.profile),
+       "print a per-stage time table and a memory breakdown at the end (and, on the GPU, the cuDNN algorithms chosen)")
       ("tf32", po::bool_switch(&o.tf32), "GPU: let cuBLAS and cuDNN use TF32 tensor cores (faster, ~1e-3 relative error; default FP32)")
       ("cudnn-benchmark", po::bool_switch(&o.cudnn_benchmark),
        "GPU: let cuDNN pick the fastest convolution algorithm, non-deterministic ones included (default: deterministic ones only)")
@@ -189,6 +225,8 @@ void validate(const TrainOptions& o) {
                   ": the smallest scale would be ", smallest, " px, under the 64 px the backbones need");
   DIFFERNET_CHECK(o.alpha > 0, "--alpha must be positive");
   DIFFERNET_CHECK(o.lr > 0 && o.eps > 0 && o.weight_decay >= 0, "--lr and --eps must be positive, --weight-decay >= 0");
+  DIFFERNET_CHECK(o.checkpoint_minutes >= 0 && std::isfinite(o.checkpoint_minutes), "--checkpoint-minutes ",
+                  o.checkpoint_minutes, ": must be >= 0");
   DIFFERNET_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "--beta1 and --beta2 must be in [0, 1)");
   DIFFERNET_CHECK(o.stop_after_steps >= 0, "--stop-after-steps must be >= 0");
   DIFFERNET_CHECK(o.shots >= 0 && o.feature_pool >= 0 && o.max_maps >= 0 && o.report_images >= 0,

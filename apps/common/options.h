@@ -44,6 +44,10 @@ struct TrainOptions {
   int report_images = 12;   // overlays embedded in report.html
   std::string out_dir = "runs/differnet";
   bool resume = false;
+  // A checkpoint at the end of a meta epoch only when this many minutes have
+  // passed since the last one (0: after every meta epoch); interruptions always write one.
+  double checkpoint_minutes = 30;
+  bool keep_checkpoint = false;  // keep OUT/checkpoint.safetensors after a completed run
   int stop_after_steps = 0;  // > 0: stop as an interruption would after this many steps (split a long run)
   bool profile = false;
   bool tf32 = false;  // allow TF32 tensor cores in cuBLAS and cuDNN (GPU)

@@ -47,7 +47,7 @@ std::vector<data::SampleTransform> with_angles(const std::vector<int>& rows, con
 
 Tensor features_of(const DifferNetModel& model, const data::ImageCache& cache,
                    const std::vector<data::SampleTransform>& samples, int per_image, const std::string& label) {
-  const size_t chunk_samples = size_t(std::max(1, (model.device() == Device::CUDA ? 256 : 32) / per_image) * per_image);
+  const size_t chunk_samples = size_t(std::max(1, (model.device() == Device::CUDA ? 256 : int(DifferNetModel::kCpuFeatureChunk)) / per_image) * per_image);
   std::vector<Tensor> parts;
   ProgressBar bar(label, long(samples.size() / size_t(per_image)), "img");
   for (size_t start = 0; start < samples.size(); start += chunk_samples) {
