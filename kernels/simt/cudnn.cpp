@@ -88,8 +88,14 @@ cudnnStatus_t check_workspace(DeviceAccess& access, const char* call, size_t nee
   if (bytes < need)
     return bad(std::string(call) + ": the algorithm needs " + std::to_string(need) + " bytes of workspace, got " +
                std::to_string(bytes));
-  if (bytes > 0 && !device_span(access, call, "the workspace", workspace, bytes)) return CUDNN_STATUS_EXECUTION_FAILED;
-  return CUDNN_STATUS_SUCCESS;
+  if (bytes == 0) return CUDNN_STATUS_SUCCESS;
+  // Only a workspace the algorithm uses is opened (and overwritten): opening
+  // Find's large search workspace would cost page-table work for nothing.
+  std::string why;
+  if (need > 0 ? access.open(workspace, bytes, &why) : in_device_allocation(workspace, bytes, &why))
+    return CUDNN_STATUS_SUCCESS;
+  return bad(std::string(call) + ": the workspace (" + std::to_string(bytes) + " bytes) " + why,
+             CUDNN_STATUS_EXECUTION_FAILED);
 }
 
 // The filter tap (r, s) meets input row oh * u - pad + r * dil; convolution mode flips the filter.
@@ -350,7 +356,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, c
   DeviceAccess access;
   if (cudnnStatus_t st = check_memory(access, call, g, x, w, y)) return st;
   if (cudnnStatus_t st = check_workspace(access, call, fwd_need(g, algo), workspace, workspace_bytes)) return st;
-  if (workspace_bytes) nan_fill(workspace, workspace_bytes);
+  if (fwd_need(g, algo) > 0) nan_fill(workspace, workspace_bytes);  // the algorithm scribbles on it
   forward(g, scalar(alpha), static_cast<const float*>(x), static_cast<const float*>(w), scalar(beta),
           static_cast<float*>(y));
   return CUDNN_STATUS_SUCCESS;
@@ -369,7 +375,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
   DeviceAccess access;
   if (cudnnStatus_t st = check_memory(access, call, g, dx, w, dy)) return st;
   if (cudnnStatus_t st = check_workspace(access, call, data_need(g, algo), workspace, workspace_bytes)) return st;
-  if (workspace_bytes) nan_fill(workspace, workspace_bytes);
+  if (data_need(g, algo) > 0) nan_fill(workspace, workspace_bytes);  // the algorithm scribbles on it
   backward_data(g, scalar(alpha), static_cast<const float*>(w), static_cast<const float*>(dy), scalar(beta),
                 static_cast<float*>(dx));
   return CUDNN_STATUS_SUCCESS;
@@ -388,7 +394,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
   DeviceAccess access;
   if (cudnnStatus_t st = check_memory(access, call, g, x, dw, dy)) return st;
   if (cudnnStatus_t st = check_workspace(access, call, filter_need(g, algo), workspace, workspace_bytes)) return st;
-  if (workspace_bytes) nan_fill(workspace, workspace_bytes);
+  if (filter_need(g, algo) > 0) nan_fill(workspace, workspace_bytes);  // the algorithm scribbles on it
   backward_filter(g, scalar(alpha), static_cast<const float*>(x), static_cast<const float*>(dy), scalar(beta),
                   static_cast<float*>(dw));
   return CUDNN_STATUS_SUCCESS;
