@@ -101,6 +101,15 @@ cudnnStatus_t check_workspace(DeviceAccess& access, const char* call, size_t nee
 // The filter tap (r, s) meets input row oh * u - pad + r * dil; convolution mode flips the filter.
 int tap(const Geometry& g, int r, int extent) { return g.conv->mode == CUDNN_CONVOLUTION ? extent - 1 - r : r; }
 
+// The output columns q whose input column q * v - pad + s * dil lies inside [0, W):
+// the inner loops then run without a bounds test.
+void column_range(const Geometry& g, int s, int& q_lo, int& q_hi) {
+  const auto& c = *g.conv;
+  const int off = s * c.dil_w - c.pad_w;  // input column of q = 0
+  q_lo = off >= 0 ? 0 : (-off + c.v - 1) / c.v;
+  q_hi = off >= g.W ? 0 : std::min(g.Q, (g.W - 1 - off) / c.v + 1);
+}
+
 void blend(float* out, const std::vector<double>& result, double alpha, double beta) {
   for (size_t i = 0; i < result.size(); ++i)
     out[i] = float(alpha * result[i] + (beta != 0.0 ? beta * double(out[i]) : 0.0));
@@ -141,14 +150,15 @@ void forward(const Geometry& g, double alpha, const float* x, const float* w, do
         for (int r = 0; r < g.R; ++r)
           for (int s = 0; s < g.S; ++s) {
             const double wv = w[((size_t(k) * g.C + ch) * g.R + tap(g, r, g.R)) * g.S + tap(g, s, g.S)];
+            int q_lo, q_hi;
+            column_range(g, s, q_lo, q_hi);
+            const int off = s * c.dil_w - c.pad_w;  // input column of output column 0
             for (int p = 0; p < g.P; ++p) {
               const int h = p * c.u - c.pad_h + r * c.dil_h;
               if (h < 0 || h >= g.H) continue;
               const float* xrow = x + ((size_t(n) * g.C + ch) * g.H + h) * g.W;
-              for (int q = 0; q < g.Q; ++q) {
-                const int wi = q * c.v - c.pad_w + s * c.dil_w;
-                if (wi >= 0 && wi < g.W) out[size_t(p) * g.Q + q] += wv * xrow[wi];
-              }
+              double* orow = out.data() + size_t(p) * g.Q;
+              for (int q = q_lo; q < q_hi; ++q) orow[q] += wv * xrow[q * c.v + off];
             }
           }
       blend(y + (size_t(n) * g.K + k) * g.P * g.Q, out, alpha, beta);
@@ -165,14 +175,15 @@ void backward_data(const Geometry& g, double alpha, const float* w, const float*
         for (int r = 0; r < g.R; ++r)
           for (int s = 0; s < g.S; ++s) {
             const double wv = w[((size_t(k) * g.C + ch) * g.R + tap(g, r, g.R)) * g.S + tap(g, s, g.S)];
+            int q_lo, q_hi;
+            column_range(g, s, q_lo, q_hi);
+            const int off = s * c.dil_w - c.pad_w;  // input column of output column 0
             for (int p = 0; p < g.P; ++p) {
               const int h = p * c.u - c.pad_h + r * c.dil_h;
               if (h < 0 || h >= g.H) continue;
               const float* dyrow = dy + ((size_t(n) * g.K + k) * g.P + p) * g.Q;
-              for (int q = 0; q < g.Q; ++q) {
-                const int wi = q * c.v - c.pad_w + s * c.dil_w;
-                if (wi >= 0 && wi < g.W) out[size_t(h) * g.W + wi] += wv * dyrow[q];
-              }
+              double* orow = out.data() + size_t(h) * g.W;
+              for (int q = q_lo; q < q_hi; ++q) orow[q * c.v + off] += wv * dyrow[q];
             }
           }
       blend(dx + (size_t(n) * g.C + ch) * g.H * g.W, out, alpha, beta);
@@ -189,15 +200,15 @@ void backward_filter(const Geometry& g, double alpha, const float* x, const floa
         for (int r = 0; r < g.R; ++r)
           for (int s = 0; s < g.S; ++s) {
             double acc = 0.0;
+            int q_lo, q_hi;
+            column_range(g, s, q_lo, q_hi);
+            const int off = s * c.dil_w - c.pad_w;  // input column of output column 0
             for (int p = 0; p < g.P; ++p) {
               const int h = p * c.u - c.pad_h + r * c.dil_h;
               if (h < 0 || h >= g.H) continue;
               const float* xrow = x + ((size_t(n) * g.C + ch) * g.H + h) * g.W;
               const float* dyrow = dy + ((size_t(n) * g.K + k) * g.P + p) * g.Q;
-              for (int q = 0; q < g.Q; ++q) {
-                const int wi = q * c.v - c.pad_w + s * c.dil_w;
-                if (wi >= 0 && wi < g.W) acc += double(xrow[wi]) * dyrow[q];
-              }
+              for (int q = q_lo; q < q_hi; ++q) acc += double(xrow[q * c.v + off]) * dyrow[q];
             }
             out[size_t(tap(g, r, g.R)) * g.S + tap(g, s, g.S)] += acc;
           }
