@@ -2,7 +2,8 @@
 # The test command: installs what is missing, configures, builds and runs every
 # test with CTest. Exits non-zero on any failure. CUDA kernels are compiled
 # when nvcc is found; their tests (label `gpu`) are reported as skipped, with
-# the reason, where no CUDA device exists.
+# the reason, where no CUDA device exists. The `slurm` tests start their own
+# one-node Slurm cluster (munged, slurmctld, slurmd; needs root, as CI runs).
 #
 # Then the SIMT emulation build (DIFFERNET_CUDA=EMULATE, its own build folder)
 # runs the same .cu files on the CPU: every `gpu` suite under two thread
@@ -17,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-differnet_install_packages
+differnet_install_packages "${DIFFERNET_TEST_PACKAGES[@]}"
 
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
