@@ -76,13 +76,18 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
 #pragma omp parallel for schedule(static)
   for (int j = 0; j < n; ++j) {
     std::vector<double> acc(size_t(m), 0.0);
-    if (a != 0.0)
+    // Loops ordered so that the inner one walks A's contiguous dimension.
+    if (a != 0.0 && ta)
+      for (int i = 0; i < m; ++i) {
+        const float* ai = A + size_t(i) * lda;
+        double dot = 0.0;
+        for (int l = 0; l < k; ++l) dot += double(ai[l]) * (tb ? B[j + size_t(l) * ldb] : B[l + size_t(j) * ldb]);
+        acc[size_t(i)] = dot;
+      }
+    else if (a != 0.0)
       for (int l = 0; l < k; ++l) {
         const double bl = tb ? B[j + size_t(l) * ldb] : B[l + size_t(j) * ldb];
-        if (ta)
-          for (int i = 0; i < m; ++i) acc[size_t(i)] += double(A[l + size_t(i) * lda]) * bl;
-        else
-          for (int i = 0; i < m; ++i) acc[size_t(i)] += double(A[i + size_t(l) * lda]) * bl;
+        for (int i = 0; i < m; ++i) acc[size_t(i)] += double(A[i + size_t(l) * lda]) * bl;
       }
     float* c = C + size_t(j) * ldc;
     for (int i = 0; i < m; ++i)  // beta == 0: C is not read (it may hold NaN)

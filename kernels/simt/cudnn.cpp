@@ -88,12 +88,27 @@ cudnnStatus_t check_workspace(DeviceAccess& access, const char* call, size_t nee
   if (bytes < need)
     return bad(std::string(call) + ": the algorithm needs " + std::to_string(need) + " bytes of workspace, got " +
                std::to_string(bytes));
-  if (bytes > 0 && !device_span(access, call, "the workspace", workspace, bytes)) return CUDNN_STATUS_EXECUTION_FAILED;
-  return CUDNN_STATUS_SUCCESS;
+  if (bytes == 0) return CUDNN_STATUS_SUCCESS;
+  // Only a workspace the algorithm uses is opened (and overwritten): opening
+  // Find's large search workspace would cost page-table work for nothing.
+  std::string why;
+  if (need > 0 ? access.open(workspace, bytes, &why) : in_device_allocation(workspace, bytes, &why))
+    return CUDNN_STATUS_SUCCESS;
+  return bad(std::string(call) + ": the workspace (" + std::to_string(bytes) + " bytes) " + why,
+             CUDNN_STATUS_EXECUTION_FAILED);
 }
 
 // The filter tap (r, s) meets input row oh * u - pad + r * dil; convolution mode flips the filter.
 int tap(const Geometry& g, int r, int extent) { return g.conv->mode == CUDNN_CONVOLUTION ? extent - 1 - r : r; }
+
+// The output columns q whose input column q * v - pad + s * dil lies inside [0, W):
+// the inner loops then run without a bounds test.
+void column_range(const Geometry& g, int s, int& q_lo, int& q_hi) {
+  const auto& c = *g.conv;
+  const int off = s * c.dil_w - c.pad_w;  // input column of q = 0
+  q_lo = off >= 0 ? 0 : (-off + c.v - 1) / c.v;
+  q_hi = off >= g.W ? 0 : std::min(g.Q, (g.W - 1 - off) / c.v + 1);
+}
 
 void blend(float* out, const std::vector<double>& result, double alpha, double beta) {
   for (size_t i = 0; i < result.size(); ++i)
@@ -135,14 +150,15 @@ void forward(const Geometry& g, double alpha, const float* x, const float* w, do
         for (int r = 0; r < g.R; ++r)
           for (int s = 0; s < g.S; ++s) {
             const double wv = w[((size_t(k) * g.C + ch) * g.R + tap(g, r, g.R)) * g.S + tap(g, s, g.S)];
+            int q_lo, q_hi;
+            column_range(g, s, q_lo, q_hi);
+            const int off = s * c.dil_w - c.pad_w;  // input column of output column 0
             for (int p = 0; p < g.P; ++p) {
               const int h = p * c.u - c.pad_h + r * c.dil_h;
               if (h < 0 || h >= g.H) continue;
               const float* xrow = x + ((size_t(n) * g.C + ch) * g.H + h) * g.W;
-              for (int q = 0; q < g.Q; ++q) {
-                const int wi = q * c.v - c.pad_w + s * c.dil_w;
-                if (wi >= 0 && wi < g.W) out[size_t(p) * g.Q + q] += wv * xrow[wi];
-              }
+              double* orow = out.data() + size_t(p) * g.Q;
+              for (int q = q_lo; q < q_hi; ++q) orow[q] += wv * xrow[q * c.v + off];
             }
           }
       blend(y + (size_t(n) * g.K + k) * g.P * g.Q, out, alpha, beta);
@@ -159,14 +175,15 @@ void backward_data(const Geometry& g, double alpha, const float* w, const float*
         for (int r = 0; r < g.R; ++r)
           for (int s = 0; s < g.S; ++s) {
             const double wv = w[((size_t(k) * g.C + ch) * g.R + tap(g, r, g.R)) * g.S + tap(g, s, g.S)];
+            int q_lo, q_hi;
+            column_range(g, s, q_lo, q_hi);
+            const int off = s * c.dil_w - c.pad_w;  // input column of output column 0
             for (int p = 0; p < g.P; ++p) {
               const int h = p * c.u - c.pad_h + r * c.dil_h;
               if (h < 0 || h >= g.H) continue;
               const float* dyrow = dy + ((size_t(n) * g.K + k) * g.P + p) * g.Q;
-              for (int q = 0; q < g.Q; ++q) {
-                const int wi = q * c.v - c.pad_w + s * c.dil_w;
-                if (wi >= 0 && wi < g.W) out[size_t(h) * g.W + wi] += wv * dyrow[q];
-              }
+              double* orow = out.data() + size_t(h) * g.W;
+              for (int q = q_lo; q < q_hi; ++q) orow[q * c.v + off] += wv * dyrow[q];
             }
           }
       blend(dx + (size_t(n) * g.C + ch) * g.H * g.W, out, alpha, beta);
@@ -183,15 +200,15 @@ void backward_filter(const Geometry& g, double alpha, const float* x, const floa
         for (int r = 0; r < g.R; ++r)
           for (int s = 0; s < g.S; ++s) {
             double acc = 0.0;
+            int q_lo, q_hi;
+            column_range(g, s, q_lo, q_hi);
+            const int off = s * c.dil_w - c.pad_w;  // input column of output column 0
             for (int p = 0; p < g.P; ++p) {
               const int h = p * c.u - c.pad_h + r * c.dil_h;
               if (h < 0 || h >= g.H) continue;
               const float* xrow = x + ((size_t(n) * g.C + ch) * g.H + h) * g.W;
               const float* dyrow = dy + ((size_t(n) * g.K + k) * g.P + p) * g.Q;
-              for (int q = 0; q < g.Q; ++q) {
-                const int wi = q * c.v - c.pad_w + s * c.dil_w;
-                if (wi >= 0 && wi < g.W) acc += double(xrow[wi]) * dyrow[q];
-              }
+              for (int q = q_lo; q < q_hi; ++q) acc += double(xrow[q * c.v + off]) * dyrow[q];
             }
             out[size_t(tap(g, r, g.R)) * g.S + tap(g, s, g.S)] += acc;
           }
@@ -350,7 +367,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, c
   DeviceAccess access;
   if (cudnnStatus_t st = check_memory(access, call, g, x, w, y)) return st;
   if (cudnnStatus_t st = check_workspace(access, call, fwd_need(g, algo), workspace, workspace_bytes)) return st;
-  if (workspace_bytes) nan_fill(workspace, workspace_bytes);
+  if (fwd_need(g, algo) > 0) nan_fill(workspace, workspace_bytes);  // the algorithm scribbles on it
   forward(g, scalar(alpha), static_cast<const float*>(x), static_cast<const float*>(w), scalar(beta),
           static_cast<float*>(y));
   return CUDNN_STATUS_SUCCESS;
@@ -369,7 +386,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
   DeviceAccess access;
   if (cudnnStatus_t st = check_memory(access, call, g, dx, w, dy)) return st;
   if (cudnnStatus_t st = check_workspace(access, call, data_need(g, algo), workspace, workspace_bytes)) return st;
-  if (workspace_bytes) nan_fill(workspace, workspace_bytes);
+  if (data_need(g, algo) > 0) nan_fill(workspace, workspace_bytes);  // the algorithm scribbles on it
   backward_data(g, scalar(alpha), static_cast<const float*>(w), static_cast<const float*>(dy), scalar(beta),
                 static_cast<float*>(dx));
   return CUDNN_STATUS_SUCCESS;
@@ -388,7 +405,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
   DeviceAccess access;
   if (cudnnStatus_t st = check_memory(access, call, g, x, dw, dy)) return st;
   if (cudnnStatus_t st = check_workspace(access, call, filter_need(g, algo), workspace, workspace_bytes)) return st;
-  if (workspace_bytes) nan_fill(workspace, workspace_bytes);
+  if (filter_need(g, algo) > 0) nan_fill(workspace, workspace_bytes);  // the algorithm scribbles on it
   backward_filter(g, scalar(alpha), static_cast<const float*>(x), static_cast<const float*>(dy), scalar(beta),
                   static_cast<float*>(dw));
   return CUDNN_STATUS_SUCCESS;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 
 #include "kernels/simt/simt.h"
@@ -33,6 +34,7 @@ struct Arena {
   size_t capacity = 0;
   size_t high = 0;                    // offsets below this have been handed out at some time
   std::map<size_t, size_t> live;      // offset -> bytes (rounded)
+  std::set<size_t> unfilled;          // live allocations not yet NaN-filled (nothing opened them)
   std::map<size_t, size_t> free_set;  // offset -> bytes, coalesced
   size_t used = 0;
   int open_depth = 0;  // DeviceAccess scopes
@@ -205,8 +207,21 @@ void DeviceAccess::open_pages(const void* p, size_t bytes) {
   opened_.push_back({reinterpret_cast<void*>(lo), hi - lo});
 }
 
+// Fresh device memory holds NaN bytes (0xFF), so that a kernel reading what
+// nobody wrote shows it. The fill happens when something first opens the
+// allocation: a block nothing ever touches (cuDNN's search workspace) costs no
+// memset and no resident pages.
+void DeviceAccess::fill_if_fresh(const void* p) {
+  Arena& a = arena();
+  auto it = std::prev(a.live.upper_bound(size_t(static_cast<const char*>(p) - a.base)));
+  if (a.unfilled.erase(it->first) == 0) return;
+  open_pages(a.base + it->first, it->second);
+  std::memset(a.base + it->first, 0xFF, it->second);
+}
+
 bool DeviceAccess::open(const void* p, size_t bytes, std::string* why) {
   if (!in_device_allocation(p, bytes, why)) return false;
+  fill_if_fresh(p);
   open_pages(p, bytes);
   return true;
 }
@@ -217,6 +232,7 @@ bool DeviceAccess::open_allocation(const void* p, std::string* why) {
     if (why && why->rfind("runs past", 0) == 0) *why = "is not inside a live device allocation (freed?)";
     return false;
   }
+  fill_if_fresh(p);
   Arena& a = arena();
   auto it = std::prev(a.live.upper_bound(size_t(static_cast<const char*>(p) - a.base)));
   open_pages(a.base + it->first, it->second);
@@ -322,15 +338,9 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
     a.high += size;
   }
   a.live.emplace(off, size);
+  a.unfilled.insert(off);  // NaN bytes on first use (DeviceAccess::fill_if_fresh)
   a.used += size;
-  // Fresh device memory holds NaN bytes (0xFF): a kernel reading what nobody wrote shows it.
-  char* p = a.base + off;
-  char* lo = a.base + off / kPage * kPage;
-  const size_t len = round_up(size_t(p + size - lo), kPage);
-  mprotect(lo, len, PROT_READ | PROT_WRITE);
-  std::memset(p, 0xFF, size);
-  mprotect(lo, len, PROT_NONE);
-  *ptr = p;
+  *ptr = a.base + off;
   return cudaSuccess;
 }
 
@@ -346,6 +356,7 @@ cudaError_t cudaFree(void* ptr) {
   size_t start = it->first, size = it->second;
   a.used -= size;
   a.live.erase(it);
+  a.unfilled.erase(start);
   // Coalesce with the free neighbours.
   auto next = a.free_set.lower_bound(start);
   if (next != a.free_set.end() && next->first == start + size) {

@@ -107,6 +107,7 @@ class DeviceAccess {
 
  private:
   void open_pages(const void* p, size_t bytes);
+  void fill_if_fresh(const void* p);
   std::lock_guard<std::recursive_mutex> lock_;
   struct Range {
     void* begin;

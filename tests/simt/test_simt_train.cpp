@@ -1,18 +1,13 @@
 // End to end on the emulated device: train_mvtec --device cuda on a tiny
 // synthetic category (random AlexNet weights, 64-pixel images, hidden width
-// 32, defect maps on) gives the per-image anomaly scores of the same run with
-// --device cpu, within kTolerance.
-//
-// Both runs resume from one checkpoint, written by a CPU run stopped after its
-// first training step: until initialisation is device-independent (issue 13:
-// the GPU draws the initial flow with cuRAND, the CPU with its counter hash),
-// the same --seed gives the two devices different starting flows. From the
-// checkpoint on, each device runs the remaining training steps, the
-// evaluation and the defect maps itself.
+// 32, two training epochs, defect maps on) gives the per-image anomaly scores
+// of the same run with --device cpu, within kTolerance. The same --seed means
+// the same initial flow on either device (docs/core.md, "Random numbers").
 #define BOOST_TEST_MODULE simt_train
 #include <boost/test/unit_test.hpp>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -31,7 +26,7 @@ namespace {
 
 // Relative difference allowed between the devices' scores: the CUDA path sums
 // in other orders (cuBLAS, cuDNN, block reductions), and training steps compound
-// float rounding. Observed under the emulator: about 1e-7.
+// float rounding. Observed under the emulator: 8e-8 (the test prints it).
 constexpr double kTolerance = 1e-5;
 
 std::vector<double> read_scores(const std::string& csv_path) {
@@ -72,20 +67,16 @@ BOOST_AUTO_TEST_CASE(train_mvtec_on_cuda_matches_cpu) {
                                   " --test-transforms 2 --batch-size 4 --meta-epochs 1 --sub-epochs 2"
                                   " --localize defective --localize-transforms 2 --max-maps 1 --report-images 1"
                                   " --seed 3 --out ";
-  const auto run = [](const std::string& command, int expected_status = 0) {
+  const auto run = [](const std::string& command) {
     const auto [status, output] = testing::run_command(command);
     BOOST_TEST_MESSAGE(output);
-    BOOST_REQUIRE_EQUAL(status, expected_status);
+    BOOST_REQUIRE_EQUAL(status, 0);
   };
-  run(train_mvtec + root + "/cpu --device cpu --stop-after-steps 1", 130);  // 130: interrupted, as by Ctrl-C
-  BOOST_REQUIRE(exists(root + "/cpu/checkpoint.safetensors"));
-  mkdir((root + "/cuda").c_str(), 0755);
-  run("cp " + root + "/cpu/checkpoint.safetensors " + root + "/cuda/");
   std::vector<double> scores[2];
   const char* devices[2] = {"cpu", "cuda"};
   for (int d = 0; d < 2; ++d) {
     const std::string out = root + "/" + devices[d];
-    run(train_mvtec + out + " --device " + devices[d] + " --resume");
+    run(train_mvtec + out + " --device " + devices[d]);
     BOOST_CHECK(exists(out + "/results.json"));
     BOOST_CHECK(exists(out + "/report.html"));
     scores[d] = read_scores(out + "/scores.csv");
@@ -93,6 +84,10 @@ BOOST_AUTO_TEST_CASE(train_mvtec_on_cuda_matches_cpu) {
   run("rm -rf " + root);
   BOOST_REQUIRE_EQUAL(scores[0].size(), 6u);
   BOOST_REQUIRE_EQUAL(scores[1].size(), scores[0].size());
+  double worst = 0;
+  for (size_t i = 0; i < scores[0].size(); ++i)
+    worst = std::max(worst, std::abs(scores[1][i] - scores[0][i]) / std::abs(scores[0][i]));
+  BOOST_TEST_MESSAGE("largest relative score difference, cuda vs cpu: " << worst);
   for (size_t i = 0; i < scores[0].size(); ++i)
     BOOST_TEST_CONTEXT("image " << i << ": cpu " << scores[0][i] << ", cuda " << scores[1][i]) {
       BOOST_CHECK(std::isfinite(scores[1][i]));
