@@ -711,7 +711,7 @@ class ExperimentRun {
           {"peak resident set (getrusage)", peak_resident_bytes()}};
     }
     Json memory = Json::object();
-    for (const auto& [what, bytes] : result.memory_bytes) memory[what] = bytes;
+    for (const auto& [what, bytes] : result.memory_bytes) memory[what] = int64_t(bytes);  // whole bytes
     results["memory_bytes"] = memory;
     weights::write_file_atomically(out_dir + "/results.json", weights::dump_json(results));
   }
