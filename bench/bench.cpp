@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "autograd/error.h"
+#include "bench/peak.h"
 #include "kernels/kernels.h"
 #include "weights/json.h"
 
@@ -38,6 +39,16 @@ void BenchState::measure(const std::function<void()>& fn) {
   }
 }
 
+void BenchState::set_floor(double flops, double bytes) {
+  if (device_ != Device::CPU) return;
+  const CpuPeaks peaks = measure_cpu_peaks();
+  floor_ms_ = 1e3 * peaks.floor_seconds(flops, bytes);
+  set("floor_flops", flops);
+  set("floor_bytes", bytes);
+  set("peak_fma_gflop_per_s", peaks.fma_gflops_all);
+  set("peak_stream_gb_per_s", peaks.stream_gb_per_s);
+}
+
 namespace {
 std::string number(double v) {
   if (!std::isfinite(v)) return "null";
@@ -60,6 +71,7 @@ std::string BenchState::json_line() const {
   for (const auto& [k, v] : strings_) os << ", " << weights::json_quote(k) << ": " << weights::json_quote(v);
   if (flops_ > 0) os << ", \"gflop_per_s\": " << number(flops_ / (median * 1e-3) / 1e9);
   if (bytes_ > 0) os << ", \"gb_per_s\": " << number(bytes_ / (median * 1e-3) / 1e9);
+  if (floor_ms_ > 0) os << ", \"floor_ms\": " << number(floor_ms_) << ", \"floor_ratio\": " << number(median / floor_ms_);
   os << "}";
   return os.str();
 }

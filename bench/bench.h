@@ -32,6 +32,11 @@ class BenchState {
   void set_flops(double flops) { flops_ = flops; }
   void set_bytes(double bytes) { bytes_ = bytes; }
   void set_repeats(int repeats) { repeats_ = repeats; }
+  // The work's floor on this CPU (bench/peak.h): flops at the all-thread FMA
+  // peak plus bytes at the streaming bandwidth, with the peaks measured now,
+  // in this process. The line then reports "floor_ms" and "floor_ratio"
+  // (median / floor) and the peaks used. Does nothing on other devices.
+  void set_floor(double flops, double bytes);
   // Runs fn warmup + repeats times; only the repeats are timed.
   void measure(const std::function<void()>& fn);
   std::string json_line() const;
@@ -46,6 +51,7 @@ class BenchState {
   std::map<std::string, double> numbers_;
   std::map<std::string, std::string> strings_;
   double flops_ = 0, bytes_ = 0;
+  double floor_ms_ = 0;
 };
 
 struct Benchmark {
