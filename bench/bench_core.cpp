@@ -1,6 +1,7 @@
 // Core benchmarks: a linear layer of the flow's subnets, Adam over the flow's
 // 172 million parameters, and the CPU GEMMs of a convolution.
 #include <cblas.h>
+#include <omp.h>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -51,7 +52,7 @@ DIFFERNET_BENCHMARK(adam_step) {
 // im2col [1600 x 3025]; bwd: weight^T [1600 x 192] x gradient [192 x 3025].
 void conv_gemm(BenchState& state, bool fast, bool backward) {
   if (state.device() != Device::CPU) return;  // a CPU kernel: no row on other devices
-  DIFFERNET_CHECK(!fast || kernels::cpu::fast_gemm_supported(), "no AVX-512F on this CPU");
+  DIFFERNET_CHECK(!fast || kernels::cpu::avx512_supported(), "no AVX-512F on this CPU");
   const int64_t m = backward ? 1600 : 192, n = 3025, k = backward ? 192 : 1600;
   Generator gen(3);
   const Tensor a = randn({backward ? k : m, backward ? m : k}, gen, DType::Float32, Device::CPU);
@@ -61,16 +62,18 @@ void conv_gemm(BenchState& state, bool fast, bool backward) {
   state.set("n", double(n));
   state.set("k", double(k));
   state.set_flops(2.0 * double(m * n * k));
-  const int saved = openblas_get_num_threads();
+  const int saved = openblas_get_num_threads(), saved_omp = omp_get_max_threads();
   openblas_set_num_threads(1);
+  omp_set_num_threads(1);
   state.measure([&] {
     if (fast)
-      kernels::cpu::gemm_nn_fast(backward, m, n, k, a.data<float>(), backward ? m : k, b.data<float>(), n,
-                                 c.data<float>(), n, false);
+      kernels::cpu::gemm_fast(backward, false, m, n, k, a.data<float>(), backward ? m : k, b.data<float>(), n,
+                              c.data<float>(), n, false);
     else
       kernels::cpu::gemm<float>(backward, false, m, n, k, 1.0f, a.data<float>(), b.data<float>(), 0.0f, c.data<float>());
   });
   openblas_set_num_threads(saved);
+  omp_set_num_threads(saved_omp);
 }
 
 DIFFERNET_BENCHMARK(sgemm_conv2_fwd_blas) { conv_gemm(state, false, false); }

@@ -236,15 +236,7 @@ template <class T>
 void conv_gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c) {
   if constexpr (std::is_same_v<T, float>) {
     if (fast_gemm_enabled()) {
-      const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-      if (threads == 1 || n < 64 * threads) {
-        gemm_nn_fast(trans_a, m, n, k, a, trans_a ? m : k, b, n, c, n, false);
-        return;
-      }
-      const int64_t step = ((n + threads - 1) / threads + 31) / 32 * 32;
-#pragma omp parallel for schedule(static, 1)
-      for (int64_t j = 0; j < n; j += step)
-        gemm_nn_fast(trans_a, m, std::min(step, n - j), k, a, trans_a ? m : k, b + j, n, c + j, n, false);
+      gemm_fast(trans_a, false, m, n, k, a, trans_a ? m : k, b, n, c, n, false);
       return;
     }
   }

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <memory>
 
+#include <omp.h>
+
 #include "autograd/error.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -60,13 +62,24 @@ float* thread_buffer(int role, int64_t floats) {
   return b.data;
 }
 
-// B[k0 .. k0+kc, j0 .. j0+nc] into panels of kNR columns, each kc x kNR, k-major;
-// columns past n are zero.
-void pack_b(const float* b, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* packed) {
+// op(B)[k0 .. k0+kc, j0 .. j0+nc] into panels of kNR columns, each kc x kNR,
+// k-major; columns past n are zero. With trans_b, B is stored [n x k] (a
+// Linear layer's weight): a panel's column j is storage row j, read once
+// contiguously and scattered with stride kNR (the panel stays in L1).
+void pack_b(bool trans_b, const float* b, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+            float* packed) {
   for (int64_t jp = 0; jp < nc; jp += kNR) {
     const int64_t width = std::min(kNR, nc - jp);
-    const float* src = b + k0 * ldb + j0 + jp;
     float* dst = packed + jp * kc;
+    if (trans_b) {
+      const float* src = b + (j0 + jp) * ldb + k0;
+      for (int64_t j = 0; j < width; ++j)
+        for (int64_t p = 0; p < kc; ++p) dst[p * kNR + j] = src[j * ldb + p];
+      for (int64_t j = width; j < kNR; ++j)
+        for (int64_t p = 0; p < kc; ++p) dst[p * kNR + j] = 0.0f;
+      continue;
+    }
+    const float* src = b + k0 * ldb + j0 + jp;
     if (width == kNR) {
       for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * kNR, src + p * ldb, sizeof(float) * kNR);
     } else {
@@ -104,9 +117,12 @@ void pack_a(bool trans_a, const float* a, int64_t lda, int64_t i0, int64_t mc, i
 #define DIFFERNET_AVX512 __attribute__((target("avx512f,fma")))
 
 // C[0..m, 0..n] (= or +=) the 12 x 32 product of an A panel (kc x 12) and a B
-// panel (kc x 32). m <= 12 and n <= 32 cut the stores at the edges.
+// panel (kc x 32), then the epilogue when given (the last k block): + bias[j]
+// (bias points at this tile's first column), then max(0, .) with relu.
+// m <= 12 and n <= 32 cut the loads and stores at the edges.
 DIFFERNET_AVX512 void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b,
-                                   float* __restrict c, int64_t ldc, int64_t m, int64_t n, bool accumulate) {
+                                   float* __restrict c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
+                                   const GemmEpilogue* epilogue) {
   __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
   __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
   __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
@@ -148,12 +164,23 @@ DIFFERNET_AVX512 void micro_kernel(int64_t kc, const float* __restrict a, const 
                                {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
   const __mmask16 m0 = n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
   const __mmask16 m1 = n >= 32 ? __mmask16(0xFFFF) : n <= 16 ? __mmask16(0) : __mmask16((1u << (n - 16)) - 1);
+  const bool add_bias = epilogue && epilogue->bias, relu = epilogue && epilogue->relu;
+  const __m512 bias0 = add_bias ? _mm512_maskz_loadu_ps(m0, epilogue->bias) : _mm512_setzero_ps();
+  const __m512 bias1 = add_bias ? _mm512_maskz_loadu_ps(m1, epilogue->bias + 16) : _mm512_setzero_ps();
   for (int64_t i = 0; i < m; ++i) {
     float* row = c + i * ldc;
     __m512 v0 = rows[i][0], v1 = rows[i][1];
     if (accumulate) {
       v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
       v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+    }
+    if (add_bias) {
+      v0 = _mm512_add_ps(v0, bias0);
+      v1 = _mm512_add_ps(v1, bias1);
+    }
+    if (relu) {  // (the maskz form: GCC 12's _mm512_max_ps warns about its undefined pass-through)
+      v0 = _mm512_maskz_max_ps(__mmask16(0xFFFF), v0, _mm512_setzero_ps());
+      v1 = _mm512_maskz_max_ps(__mmask16(0xFFFF), v1, _mm512_setzero_ps());
     }
     _mm512_mask_storeu_ps(row, m0, v0);
     _mm512_mask_storeu_ps(row + 16, m1, v1);
@@ -165,49 +192,87 @@ bool cpu_has_avx512f() {
   return __builtin_cpu_supports("avx512f");
 }
 
-}  // namespace
-
-bool fast_gemm_supported() {
-  static const bool supported = cpu_has_avx512f();
-  return supported;
-}
-
-void gemm_nn_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-                  int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  DIFFERNET_CHECK(fast_gemm_supported(), "gemm_nn_fast: this CPU has no AVX-512F");
-  if (m <= 0 || n <= 0) return;
+// One thread's share: all of C's rows, the columns [0, n) of the pointers given.
+void gemm_fast_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                      const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
+                      const GemmEpilogue* epilogue) {
   if (k <= 0) {
-    if (!accumulate)
-      for (int64_t i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * size_t(n));
+    for (int64_t i = 0; i < m; ++i) {
+      float* row = c + i * ldc;
+      for (int64_t j = 0; j < n; ++j) {
+        float v = (accumulate ? row[j] : 0.0f) + (epilogue && epilogue->bias ? epilogue->bias[j] : 0.0f);
+        row[j] = epilogue && epilogue->relu ? std::max(v, 0.0f) : v;
+      }
+    }
     return;
   }
   float* packed_b = thread_buffer(0, kKC * kNC);
   float* packed_a = thread_buffer(1, kKC * kMC);
   for (int64_t j0 = 0; j0 < n; j0 += kNC) {
     const int64_t nc = std::min(kNC, n - j0);
+    GemmEpilogue tile_epilogue;
+    if (epilogue) tile_epilogue = *epilogue;
     for (int64_t k0 = 0; k0 < k; k0 += kKC) {
       const int64_t kc = std::min(kKC, k - k0);
       const bool add = accumulate || k0 > 0;
-      pack_b(b, ldb, k0, kc, j0, nc, packed_b);
+      const bool last = k0 + kc >= k;
+      pack_b(trans_b, b, ldb, k0, kc, j0, nc, packed_b);
       for (int64_t i0 = 0; i0 < m; i0 += kMC) {
         const int64_t mc = std::min(kMC, m - i0);
         pack_a(trans_a, a, lda, i0, mc, k0, kc, packed_a);
         for (int64_t ip = 0; ip < mc; ip += kMR)
-          for (int64_t jp = 0; jp < nc; jp += kNR)
+          for (int64_t jp = 0; jp < nc; jp += kNR) {
+            if (epilogue && epilogue->bias) tile_epilogue.bias = epilogue->bias + j0 + jp;
             micro_kernel(kc, packed_a + ip * kc, packed_b + jp * kc, c + (i0 + ip) * ldc + j0 + jp, ldc,
-                         std::min(kMR, mc - ip), std::min(kNR, nc - jp), add);
+                         std::min(kMR, mc - ip), std::min(kNR, nc - jp), add,
+                         last && epilogue ? &tile_epilogue : nullptr);
+          }
       }
     }
   }
 }
 
+}  // namespace
+
+bool avx512_supported() {
+  static const bool supported = cpu_has_avx512f();
+  return supported;
+}
+
+void gemm_fast(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate, const GemmEpilogue* epilogue) {
+  DIFFERNET_CHECK(avx512_supported(), "gemm_fast: this CPU has no AVX-512F");
+  if (m <= 0 || n <= 0) return;
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads == 1 || n < 64 * threads) {
+    gemm_fast_serial(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate, epilogue);
+    return;
+  }
+  // Columns split in multiples of the 32-wide tile, about four parts per
+  // thread handed out dynamically (a thread that lost its core to another
+  // process does not hold the others at the barrier); each part packs its own
+  // columns of B and all of A (A is the small operand in every caller: a
+  // convolution's weight, 96 rows of a Linear layer, or k = 96 deep).
+  const int64_t step = std::max(4 * kNR, ((n + 4 * threads - 1) / (4 * threads) + kNR - 1) / kNR * kNR);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t j = 0; j < n; j += step) {
+    GemmEpilogue part;
+    if (epilogue) {
+      part = *epilogue;
+      if (part.bias) part.bias += j;
+    }
+    gemm_fast_serial(trans_a, trans_b, m, std::min(step, n - j), k, a, lda, b + (trans_b ? j * ldb : j), ldb, c + j,
+                     ldc, accumulate, epilogue ? &part : nullptr);
+  }
+}
+
 #else  // no x86-64 AVX-512 code in this build
 
-bool fast_gemm_supported() { return false; }
+bool avx512_supported() { return false; }
 
-void gemm_nn_fast(bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t,
-                  bool) {
-  throw Error("gemm_nn_fast: this build has no AVX-512 GEMM (not an x86-64 GCC/Clang build)");
+void gemm_fast(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t,
+               bool, const GemmEpilogue*) {
+  throw Error("gemm_fast: this build has no AVX-512 GEMM (not an x86-64 GCC/Clang build)");
 }
 
 #endif
@@ -215,7 +280,7 @@ void gemm_nn_fast(bool, int64_t, int64_t, int64_t, const float*, int64_t, const 
 bool fast_gemm_enabled() {
   static const bool enabled = [] {
     const char* env = std::getenv("DIFFERNET_FAST_GEMM");
-    return env && std::strcmp(env, "1") == 0 && fast_gemm_supported();
+    return env && std::strcmp(env, "1") == 0 && avx512_supported();
   }();
   return enabled;
 }

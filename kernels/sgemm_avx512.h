@@ -1,6 +1,10 @@
-// A single-threaded float32 GEMM for AVX-512 CPUs, written for the shapes of
-// the backbone's convolutions: C = op(A) B (+ C), row-major, with B the im2col
-// matrix (or a gradient) whose columns are pixels.
+// A float32 GEMM for AVX-512 CPUs, chosen by CPUID at run time (whatever
+// kernels OpenBLAS picked): C = op(A) op(B) (+ C), row-major, with an optional
+// bias + ReLU epilogue. Written first for the backbone's convolutions (B the
+// im2col matrix, columns are pixels), now also the flow's Linear layers
+// (batch 96 rows against 2048 x 2048 weights), where it runs on OpenMP's
+// threads instead of OpenBLAS's own pool (the two pools fought over the
+// cores: see docs/performance.md).
 //
 // Why not the CPU BLAS? On this project's Xeons OpenBLAS 0.3.21 (and BLIS
 // 0.9) reach ~105-117 GFLOP/s per core in SGEMM, ~70 % of the core's FMA peak
@@ -33,16 +37,28 @@
 
 namespace differnet::kernels::cpu {
 
-// Whether the AVX-512 GEMM can run here (compiler support and the CPU's avx512f flag).
-bool fast_gemm_supported();
+// Whether AVX-512 code can run here: this build has it (x86-64 GCC/Clang) and
+// CPUID reports avx512f. The GEMM below and Adam's update (cpu_kernels.cpp) check it.
+bool avx512_supported();
 // Whether convolutions use it: supported and DIFFERNET_FAST_GEMM=1 in the environment (read once).
 bool fast_gemm_enabled();
 
-// C[m x n] (row stride ldc) = op(A) B, or += when accumulate. op(A) is A [m x k]
-// (row stride lda) or, with trans_a, the transpose of A stored [k x m] (row
-// stride lda). B is [k x n] (row stride ldb). Single-threaded: callers run one
-// per thread. Throws when !fast_gemm_supported().
-void gemm_nn_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-                  int64_t ldb, float* c, int64_t ldc, bool accumulate);
+// Applied to each element of C after the whole sum (fused into the tile's
+// store): c = c + bias[column] when bias is given, then max(c, 0) with relu.
+struct GemmEpilogue {
+  const float* bias = nullptr;  // [n]
+  bool relu = false;
+};
+
+// C[m x n] (row stride ldc) = op(A) op(B), or += when accumulate, then the
+// epilogue if given. op(A) is A [m x k] (row stride lda) or, with trans_a, the
+// transpose of A stored [k x m]; op(B) is B [k x n] (row stride ldb) or, with
+// trans_b, the transpose of B stored [n x k] (a Linear layer's weight).
+// Outside a parallel region the columns are split among the OpenMP threads;
+// inside one (a convolution's per-thread chunk) it runs on the calling thread.
+// Throws when !avx512_supported().
+void gemm_fast(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
+               const GemmEpilogue* epilogue = nullptr);
 
 }  // namespace differnet::kernels::cpu
