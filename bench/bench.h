@@ -17,6 +17,11 @@
 
 #include "autograd/dtype.h"
 
+namespace differnet {
+class FeatureExtractor;
+class Module;
+}  // namespace differnet
+
 namespace differnet::bench {
 
 class BenchState {
@@ -64,6 +69,14 @@ std::vector<Benchmark>& registry();
 struct Registration {
   Registration(const char* name, std::function<void(BenchState&)> fn) { registry().push_back({name, std::move(fn)}); }
 };
+
+// Multiply-adds x 2 of AlexNet's five convolutions for one square input
+// (bench_backbone.cpp): the work of the features, for the floors.
+double alexnet_conv_flops(int64_t size);
+// Multiply-adds x 2 of the three scales of `extractor` for one image-transform.
+double feature_flops(const FeatureExtractor& extractor);
+// Weights of the Linear layers of a flow: 2 x this x batch FLOPs per pass.
+double linear_weights(const Module& flow);
 
 // Waits for the device so that a timer sees finished work.
 void synchronize(Device device);

@@ -28,6 +28,7 @@ DIFFERNET_BENCHMARK(linear_fwd_bwd) {
   state.set("in_features", double(in));
   state.set("out_features", double(out));
   state.set_flops(3.0 * 2.0 * double(batch) * double(in) * double(out));
+  state.set_floor(3.0 * 2.0 * double(batch) * double(in) * double(out), 0);
   state.measure([&] { sum(linear(x, w, b)).backward(); });
 }
 
@@ -44,6 +45,7 @@ DIFFERNET_BENCHMARK(adam_step) {
   p.grad().copy_(g);
   state.set("parameters", double(n));
   state.set_bytes(7.0 * 4.0 * double(n));
+  state.set_floor(0, 7.0 * 4.0 * double(n));
   state.measure([&] { adam.step(); });
 }
 

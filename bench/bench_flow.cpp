@@ -11,6 +11,14 @@
 #include "layers/adam.h"
 
 namespace differnet::bench {
+
+double linear_weights(const Module& flow) {
+  double weights = 0;
+  for (const Tensor& p : flow.parameters())
+    if (p.dim() == 2) weights += double(p.numel());
+  return weights;
+}
+
 namespace {
 
 constexpr int64_t kBatch = 96;
@@ -48,13 +56,14 @@ DIFFERNET_BENCHMARK(flow_train_step) {
   Adam adam(flow.parameters(), AdamOptions::differnet());
   Generator gen(1);
   const Tensor y = randn({kBatch, config.dims}, gen, DType::Float32, state.device());
-  double weights = 0;
-  for (const Tensor& p : flow.parameters())
-    if (p.dim() == 2) weights += double(p.numel());
+  const double weights = linear_weights(flow);
   state.set("batch", double(kBatch));
   state.set("parameters", double(adam.num_elements()));
   state.set("hidden", double(config.hidden));
   state.set_flops(6.0 * kBatch * weights);  // forward GEMM + two backward GEMMs per Linear
+  // Floor: the GEMMs at the FMA peak plus Adam's 7 x 4 bytes per parameter at
+  // the streaming bandwidth (docs/performance.md counts both).
+  state.set_floor(6.0 * kBatch * weights, 28.0 * double(adam.num_elements()));
   state.measure([&] {
     adam.zero_grad();
     const FlowOutput out = flow.forward(y);
