@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 
+#include <cblas.h>
 #include <omp.h>
 
 #include "autograd/error.h"
@@ -334,10 +335,24 @@ void gemm_fast(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, con
 
 #endif
 
+namespace {
+// Whether OpenBLAS runs its AVX-512 kernels: the core name that
+// OPENBLAS_CORETYPE or its CPU detection chose.
+bool blas_runs_avx512() {
+  const char* core = openblas_get_corename();
+  for (const char* name : {"SkylakeX", "Cooperlake", "SapphireRapids"})
+    if (core && std::strcmp(core, name) == 0) return true;
+  return false;
+}
+}  // namespace
+
 bool fast_gemm_enabled() {
   static const bool enabled = [] {
+    if (!avx512_supported()) return false;
     const char* env = std::getenv("DIFFERNET_FAST_GEMM");
-    return env && std::strcmp(env, "1") == 0 && avx512_supported();
+    if (env && std::strcmp(env, "1") == 0) return true;
+    if (env && std::strcmp(env, "0") == 0) return false;
+    return !blas_runs_avx512();
   }();
   return enabled;
 }

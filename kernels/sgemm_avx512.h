@@ -27,11 +27,11 @@
 // Measured (docs/performance.md): best of 5 in one process against OpenBLAS's
 // SkylakeX SGEMM on AlexNet's shapes, one core, ours reached 0.85-0.9x of its
 // speed on the forward shapes (weight x im2col, deep k) and 1.03-1.08x on the
-// backward-data shapes (weight^T x gradient, k <= 384). That is not enough to
-// be the default: convolutions use it only with DIFFERNET_FAST_GEMM=1 in the
-// environment. What it lacks against oneDNN (~140 GFLOP/s per core here):
-// im2col written straight into the packed panels (the B packing re-reads the
-// whole column matrix), and fewer passes over C for deep k.
+// backward-data shapes (weight^T x gradient, k <= 384). So convolutions keep
+// OpenBLAS where it runs AVX-512 kernels and take this GEMM where it does not
+// (fast_gemm_enabled). What it lacks against oneDNN (~140 GFLOP/s per core on
+// the Xeons): im2col written straight into the packed panels (the B packing
+// re-reads the whole column matrix), and fewer passes over C for deep k.
 #pragma once
 #include <cstdint>
 
@@ -40,7 +40,11 @@ namespace differnet::kernels::cpu {
 // Whether AVX-512 code can run here: this build has it (x86-64 GCC/Clang) and
 // CPUID reports avx512f. The GEMM below and Adam's update (cpu_kernels.cpp) check it.
 bool avx512_supported();
-// Whether convolutions use it: supported and DIFFERNET_FAST_GEMM=1 in the environment (read once).
+// Whether convolutions use this GEMM instead of the BLAS (read once): where
+// supported, DIFFERNET_FAST_GEMM=1 or 0 decides; unset, it is used when the
+// BLAS runs narrower kernels (OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU,
+// or a CPU OpenBLAS does not know), so the convolutions run AVX-512 code
+// whatever the BLAS chose.
 bool fast_gemm_enabled();
 
 // Applied to each element of C after the whole sum (fused into the tile's
