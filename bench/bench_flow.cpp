@@ -3,6 +3,9 @@
 // (96 samples, 768 features: half 384); and one full training step of the
 // paper's flow (forward, NLL, backward, Adam). bench/torch_baseline.py times
 // the same training step in PyTorch under the same name.
+#include <algorithm>
+#include <cstdlib>
+
 #include "autograd/ops.h"
 #include "autograd/random.h"
 #include "bench/bench.h"
@@ -48,10 +51,12 @@ DIFFERNET_BENCHMARK(coupling_fused_fwd_bwd) { coupling_benchmark(state, &couplin
 DIFFERNET_BENCHMARK(coupling_unfused_fwd_bwd) { coupling_benchmark(state, &coupling_affine_unfused); }
 
 // One training step of the paper's flow (8 blocks, 768 features, hidden 2048:
-// 172M parameters) at batch 96, with DifferNet's Adam settings. --quick: hidden 256.
+// 172M parameters) at batch 96, with DifferNet's Adam settings. --quick: hidden 256;
+// DIFFERNET_BENCH_FLOW_HIDDEN=N picks another width (the CPU demo's is 512).
 DIFFERNET_BENCHMARK(flow_train_step) {
   FlowConfig config;
   if (state.quick()) config.hidden = 256;
+  if (const char* env = std::getenv("DIFFERNET_BENCH_FLOW_HIDDEN")) config.hidden = std::max(1L, std::atol(env));
   DifferNetFlow flow(config, DType::Float32, state.device());
   Adam adam(flow.parameters(), AdamOptions::differnet());
   Generator gen(1);

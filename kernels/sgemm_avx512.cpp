@@ -281,7 +281,10 @@ void gemm_fast_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
 }  // namespace
 
 bool avx512_supported() {
-  static const bool supported = cpu_has_avx512f();
+  static const bool supported = [] {
+    const char* off = std::getenv("DIFFERNET_NO_AVX512");
+    return cpu_has_avx512f() && !(off && std::strcmp(off, "1") == 0);
+  }();
   return supported;
 }
 

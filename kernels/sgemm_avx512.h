@@ -39,6 +39,9 @@ namespace differnet::kernels::cpu {
 
 // Whether AVX-512 code can run here: this build has it (x86-64 GCC/Clang) and
 // CPUID reports avx512f. The GEMM below and Adam's update (cpu_kernels.cpp) check it.
+// DIFFERNET_NO_AVX512=1 in the environment says no (read once): the AVX2 / BLAS
+// path, testable on an AVX-512 machine (scripts/run_tests.sh runs the CPU
+// kernel tests both ways).
 bool avx512_supported();
 // Whether convolutions use this GEMM instead of the BLAS (read once): where
 // supported, DIFFERNET_FAST_GEMM=1 or 0 decides; unset, it is used when the
