@@ -5,9 +5,9 @@
 // and a shared machine's neighbours count too, so each benchmark measures them
 // again right before it runs (about half a second).
 //
-//   FMA: 16 independent chains of vfmadd on 512-bit registers where CPUID
-//   reports AVX-512F, 256-bit with AVX2 + FMA, else SSE (mul + add): enough
-//   chains to cover the FMA latency on every current core, no memory traffic.
+//   FMA: kernels/fma_probe.h's loop, 16 independent chains of vfmadd on
+//   512-bit registers where CPUID reports AVX-512F, 256-bit with AVX2 + FMA,
+//   else SSE (mul + add), no memory traffic.
 //   Bandwidth: a[i] = a[i] * s + b[i] over two 64 MiB arrays (2x the L3 of
 //   any machine we run on), all threads: the read-modify-write pattern of
 //   Adam and of the weight gradients, 12 bytes per element (the written line

@@ -46,8 +46,9 @@ bool avx512_supported();
 // Whether convolutions use this GEMM instead of the BLAS (read once): where
 // supported, DIFFERNET_FAST_GEMM=1 or 0 decides; unset, it is used when the
 // BLAS runs narrower kernels (OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU,
-// or a CPU OpenBLAS does not know), so the convolutions run AVX-512 code
-// whatever the BLAS chose.
+// or a CPU OpenBLAS does not know) on a core whose 512-bit FMAs do twice the
+// work of 256-bit ones (kernels/fma_probe.h, measured once: Intel's server
+// cores; not AMD Zen 4, where AVX2 kernels are as fast).
 bool fast_gemm_enabled();
 
 // Applied to each element of C after the whole sum (fused into the tile's
