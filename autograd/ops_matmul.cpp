@@ -9,14 +9,14 @@ namespace {
 
 // c = op(a) @ op(b) (+ c when accumulate), then the epilogue (CPU float32
 // only: + bias per column, ReLU), on the tensors' device. CPU float32 runs
-// kernels/sgemm_avx512.h where CPUID reports AVX-512 (OpenMP's threads,
-// whatever kernels OpenBLAS chose), else the BLAS.
+// kernels::cpu::gemm_parallel (OpenMP's threads: our AVX-512 GEMM or the BLAS
+// on column chunks), float64 the BLAS.
 void gemm(const char* name, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const Tensor& a, const Tensor& b,
           bool accumulate, Tensor& c, const kernels::cpu::GemmEpilogue* epilogue = nullptr) {
   if (a.device() == Device::CPU) {
-    if (a.dtype() == DType::Float32 && kernels::cpu::avx512_supported()) {
-      kernels::cpu::gemm_fast(ta, tb, m, n, k, a.data<float>(), ta ? m : k, b.data<float>(), tb ? k : n,
-                              c.data<float>(), n, accumulate, epilogue);
+    if (a.dtype() == DType::Float32) {
+      kernels::cpu::gemm_parallel(ta, tb, m, n, k, a.data<float>(), ta ? m : k, b.data<float>(), tb ? k : n,
+                                  c.data<float>(), n, accumulate, epilogue);
       return;
     }
     DIFFERNET_CHECK(!epilogue, name, ": no fused epilogue on this path");
@@ -78,8 +78,9 @@ Tensor linear_op(const char* name, const Tensor& x, const Tensor& weight, const 
                     weight.describe());
   }
   Tensor y = Tensor::empty({batch, out}, x.dtype(), x.device());
-  if (x.device() == Device::CPU && x.dtype() == DType::Float32 && kernels::cpu::avx512_supported()) {
-    // Bias and ReLU in the GEMM's epilogue: y is written once.
+  if (x.device() == Device::CPU && x.dtype() == DType::Float32) {
+    // Bias and ReLU in the GEMM's epilogue: y is written once (or, on the
+    // BLAS, finished chunk by chunk while in cache).
     kernels::cpu::GemmEpilogue epilogue;
     epilogue.bias = bias.defined() ? bias.data<float>() : nullptr;
     epilogue.relu = relu;

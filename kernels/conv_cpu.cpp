@@ -48,22 +48,6 @@ int64_t images_per_chunk(const Conv2dGeometry& g, size_t elem) {
   return std::max<int64_t>(1, std::min(chunk, g.batch));
 }
 
-// OpenBLAS runs single-threaded in this scope (its threads would compete with OpenMP's).
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
-    if (saved_ != 1) openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (saved_ != 1) openblas_set_num_threads(saved_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int saved_;
-};
-
 // Calls work(first, count, thread) for every chunk: in parallel, one chunk per
 // OpenMP thread at a time (static schedule: the same split every call), when
 // there are at least as many chunks as threads; one after the other otherwise.

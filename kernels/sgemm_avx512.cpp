@@ -339,6 +339,45 @@ void gemm_fast(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, con
 
 #endif
 
+SingleThreadedBlas::SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
+  if (saved_ != 1) openblas_set_num_threads(1);
+}
+
+SingleThreadedBlas::~SingleThreadedBlas() {
+  if (saved_ != 1) openblas_set_num_threads(saved_);
+}
+
+void gemm_parallel(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                   const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
+                   const GemmEpilogue* epilogue) {
+  if (fast_gemm_enabled()) {
+    gemm_fast(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate, epilogue);
+    return;
+  }
+  if (m <= 0 || n <= 0) return;
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // About two parts per thread, handed out dynamically (see gemm_fast).
+  const int64_t step = threads == 1 || n < 64 * threads
+                           ? n
+                           : std::max<int64_t>(64, ((n + 2 * threads - 1) / (2 * threads) + 31) / 32 * 32);
+  SingleThreadedBlas single;
+#pragma omp parallel for schedule(dynamic, 1) if (step < n)
+  for (int64_t j = 0; j < n; j += step) {
+    const int64_t width = std::min(step, n - j);
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(m),
+                int(width), int(k), 1.0f, a, int(lda), b + (trans_b ? j * ldb : j), int(ldb),
+                accumulate ? 1.0f : 0.0f, c + j, int(ldc));
+    if (!epilogue) continue;
+    for (int64_t i = 0; i < m; ++i) {
+      float* row = c + i * ldc + j;
+      if (epilogue->bias)
+        for (int64_t q = 0; q < width; ++q) row[q] += epilogue->bias[j + q];
+      if (epilogue->relu)
+        for (int64_t q = 0; q < width; ++q) row[q] = std::max(row[q], 0.0f);
+    }
+  }
+}
+
 namespace {
 // Whether OpenBLAS runs its AVX-512 kernels: the core name that
 // OPENBLAS_CORETYPE or its CPU detection chose.

@@ -69,4 +69,25 @@ void gemm_fast(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, cons
                const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
                const GemmEpilogue* epilogue = nullptr);
 
+// The same contract on any CPU, the float32 GEMM of the autograd ops (matmul,
+// linear): gemm_fast where fast_gemm_enabled(), else the BLAS, single-threaded
+// on column chunks that OpenMP's threads share (one thread pool: OpenBLAS's own
+// threads and OpenMP's fought over the cores, docs/performance.md), with the
+// epilogue applied to each chunk while it is in cache.
+void gemm_parallel(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                   const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
+                   const GemmEpilogue* epilogue = nullptr);
+
+// OpenBLAS runs single-threaded in this scope: its threads would compete with OpenMP's.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas();
+  ~SingleThreadedBlas();
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
+
 }  // namespace differnet::kernels::cpu
