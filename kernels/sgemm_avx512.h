@@ -1,10 +1,12 @@
-// A float32 GEMM for AVX-512 CPUs, chosen by CPUID at run time (whatever
-// kernels OpenBLAS picked): C = op(A) op(B) (+ C), row-major, with an optional
-// bias + ReLU epilogue. Written first for the backbone's convolutions (B the
-// im2col matrix, columns are pixels), now also the flow's Linear layers
-// (batch 96 rows against 2048 x 2048 weights), where it runs on OpenMP's
-// threads instead of OpenBLAS's own pool (the two pools fought over the
-// cores: see docs/performance.md).
+// A float32 GEMM for AVX-512 CPUs (CPUID, at run time): C = op(A) op(B) (+ C),
+// row-major, with an optional bias + ReLU epilogue, on OpenMP's threads.
+// Written first for the backbone's convolutions (B the im2col matrix, columns
+// are pixels), now also for the flow's Linear layers (96 rows against 2048 x
+// 2048 weights). gemm_parallel below is the CPU's float32 GEMM for both: this
+// one where fast_gemm_enabled() (the BLAS runs narrower kernels on a core
+// with full-width 512-bit FMAs), else the BLAS on column chunks; both keep a
+// single thread pool (OpenBLAS's own and OpenMP's fought over the cores: see
+// docs/performance.md).
 //
 // Why not the CPU BLAS? On this project's Xeons OpenBLAS 0.3.21 (and BLIS
 // 0.9) reach ~105-117 GFLOP/s per core in SGEMM, ~70 % of the core's FMA peak
