@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "autograd/dtype.h"
+#include "bench/peak.h"
 
 namespace differnet {
 class FeatureExtractor;
@@ -38,9 +39,11 @@ class BenchState {
   void set_bytes(double bytes) { bytes_ = bytes; }
   void set_repeats(int repeats) { repeats_ = repeats; }
   // The work's floor on this CPU (bench/peak.h): flops at the all-thread FMA
-  // peak plus bytes at the streaming bandwidth, with the peaks measured now,
-  // in this process. The line then reports "floor_ms" and "floor_ratio"
-  // (median / floor) and the peaks used. Does nothing on other devices.
+  // peak plus bytes at the streaming bandwidth, with the peaks measured in
+  // this process right before measure() and again right after it (the mean
+  // of the two: on a shared machine the load changes within seconds). The
+  // line then reports "floor_ms" and "floor_ratio" (median / floor) and the
+  // peaks used. Does nothing on other devices.
   void set_floor(double flops, double bytes);
   // Runs fn warmup + repeats times; only the repeats are timed.
   void measure(const std::function<void()>& fn);
@@ -55,7 +58,9 @@ class BenchState {
   std::vector<double> times_ms_;
   std::map<std::string, double> numbers_;
   std::map<std::string, std::string> strings_;
+  CpuPeaks peaks_before_;
   double flops_ = 0, bytes_ = 0;
+  double floor_flops_ = 0, floor_bytes_ = 0;
   double floor_ms_ = 0;
 };
 
