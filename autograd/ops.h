@@ -47,6 +47,10 @@ Tensor sum(const Tensor& x);                                     // all elements
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);  // one dimension
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim = false);
+// Whether no tensor holds a NaN or an infinity (not differentiable). On the GPU
+// one fused check of all of them and one 4-byte read back, where a sum per
+// tensor would read each back and can overflow on finite values.
+bool all_finite(const std::vector<Tensor>& xs);
 
 // ---- shape (ops_shape.cpp) ----
 Tensor reshape(const Tensor& x, Shape shape);  // one entry may be -1; shares the data

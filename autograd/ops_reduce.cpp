@@ -48,6 +48,26 @@ Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
   return y;
 }
 
+bool all_finite(const std::vector<Tensor>& xs) {
+  std::vector<kernels::cuda::FloatSpan> on_device;
+  for (const Tensor& x : xs) {
+    check_defined("all_finite", x, "input");
+    if (x.device() == Device::CPU) {
+      bool finite = true;
+      detail::dispatch_floating("all_finite", x, [&](auto tag) {
+        using T = decltype(tag);
+        finite = kernels::cpu::all_finite<T>(x.data<T>(), x.numel());
+      });
+      if (!finite) return false;
+    } else {
+      detail::check_cuda_float32("all_finite", x);
+      on_device.push_back({x.data<float>(), x.numel()});
+    }
+  }
+  if (on_device.empty()) return true;
+  DIFFERNET_ON_CUDA(return kernels::cuda::all_finite(on_device.data(), int(on_device.size())));
+}
+
 Tensor mean(const Tensor& x) {
   check_defined("mean", x, "input");
   DIFFERNET_CHECK(x.numel() > 0, "mean of an empty tensor ", x.describe());

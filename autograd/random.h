@@ -1,8 +1,8 @@
 // Seeded random numbers. A Generator is (seed, offset): every draw consumes
 // `offset` positions of a counter-based stream, so the same seed gives the same
 // numbers on every run, and the state saves as two integers (checkpoints).
-// CPU: SplitMix64 counters with Box-Muller. CUDA: cuRAND Philox4x32-10. The two
-// devices give different (equally distributed) streams for one seed.
+// Both devices compute the same stream (kernels/random_math.h: SplitMix64
+// counters, Box-Muller), so one seed initialises the same model on either.
 #pragma once
 #include <cstdint>
 
@@ -19,7 +19,9 @@ class Generator {
   // Reserves n positions of the stream and returns where they start.
   uint64_t advance(uint64_t n) {
     const uint64_t start = offset_;
-    offset_ += (n + 3) / 4 * 4;  // Philox makes 4 values per counter: keep whole blocks
+    // Whole blocks of 4, as when the GPU drew from cuRAND's Philox (4 values per
+    // counter): kept so that a seed's streams, and so earlier runs, stay as they were.
+    offset_ += (n + 3) / 4 * 4;
     return start;
   }
 

@@ -1,5 +1,6 @@
 // Core benchmarks: a linear layer of the flow's subnets, Adam over the flow's
-// 172 million parameters, and the CPU GEMMs of a convolution.
+// 172 million parameters, whole-tensor reductions over as many, and the CPU
+// GEMMs of a convolution.
 #include <cblas.h>
 #include <omp.h>
 
@@ -47,6 +48,30 @@ DIFFERNET_BENCHMARK(adam_step) {
   state.set_bytes(7.0 * 4.0 * double(n));
   state.set_floor(0, 7.0 * 4.0 * double(n));
   state.measure([&] { adam.step(); });
+}
+
+// sum() over all 172 million elements of a flat buffer the size of the flow's
+// parameters (one row: the multi-block reduction). Memory-bound: 4 bytes read
+// per element; the .item() read back is part of what a caller pays.
+DIFFERNET_BENCHMARK(sum_all) {
+  const int64_t n = state.quick() ? 8'000'000 : 172'000'000;
+  Generator gen(0);
+  const Tensor x = rand_uniform({n}, -1.0, 1.0, gen, DType::Float32, state.device());
+  state.set("elements", double(n));
+  state.set_bytes(4.0 * double(n));
+  state.measure([&] { (void)sum(x).item(); });
+}
+
+// The non-finite guard of a training step: all_finite over the flow's flat
+// gradients and parameters (2 x 172 million floats, one flag read back).
+DIFFERNET_BENCHMARK(all_finite_flow) {
+  const int64_t n = state.quick() ? 8'000'000 : 172'000'000;
+  Generator gen(0);
+  const Tensor g = rand_uniform({n}, -1.0, 1.0, gen, DType::Float32, state.device());
+  const Tensor p = rand_uniform({n}, -1.0, 1.0, gen, DType::Float32, state.device());
+  state.set("elements", 2.0 * double(n));
+  state.set_bytes(8.0 * double(n));
+  state.measure([&] { (void)all_finite({g, p}); });
 }
 
 // The GEMMs of AlexNet's second convolution at 448 px, one image, one thread:

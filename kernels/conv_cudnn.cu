@@ -4,14 +4,18 @@
 // (kernels/profile.h) cuDNN may use TF32 tensor cores.
 //
 // A plan (descriptors and the algorithm of each direction) is made once per
-// geometry and kept; the algorithms are the fastest cudnnFind*AlgorithmEx
-// reports on the first call, with workspaces from the caching allocator.
+// geometry and kept; the algorithm of a direction is the fastest that
+// cudnnFind*AlgorithmEx reports on its first call among the deterministic ones
+// (CUDNN_DETERMINISTIC: no atomics, the same result on every run), or among all
+// with set_cudnn_benchmark(true) (--cudnn-benchmark); it runs with the math type
+// Find timed it with. Workspaces come from the caching allocator.
 #include <map>
 #include <memory>
 #include <mutex>
 #include <tuple>
 
 #include "kernels/conv.h"
+#include "kernels/cudnn_choice.h"
 #include "kernels/cuda_allocator.h"
 #include "kernels/cuda_check.h"
 #include "kernels/profile.h"
@@ -19,8 +23,6 @@
 namespace differnet::kernels::cuda {
 namespace {
 
-// Largest workspace an algorithm may ask for.
-constexpr size_t kMaxWorkspace = size_t(512) << 20;
 
 cudnnHandle_t cudnn() {
   static cudnnHandle_t handle = [] {
@@ -31,24 +33,18 @@ cudnnHandle_t cudnn() {
   return handle;
 }
 
-// A workspace block from the caching allocator, given back on scope exit.
-struct Workspace {
-  void* ptr = nullptr;
-  explicit Workspace(size_t bytes) : ptr(bytes ? differnet::cuda::device_alloc(bytes) : nullptr) {}
-  ~Workspace() { differnet::cuda::device_free(ptr); }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
+using Workspace = differnet::cuda::DeviceBuffer;
 
 struct Plan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  bool have_forward = false, have_data = false, have_filter = false;
-  cudnnConvolutionFwdAlgo_t forward_algo{};
-  cudnnConvolutionBwdDataAlgo_t data_algo{};
-  cudnnConvolutionBwdFilterAlgo_t filter_algo{};
-  size_t forward_bytes = 0, data_bytes = 0, filter_bytes = 0;
+  // Held while a direction's algorithm is found and while the descriptor's math
+  // type is set and used: plans are shared between threads.
+  std::mutex mutex;
+  Choice<cudnnConvolutionFwdAlgo_t> forward;
+  Choice<cudnnConvolutionBwdDataAlgo_t> data;
+  Choice<cudnnConvolutionBwdFilterAlgo_t> filter;
 
   Plan(const Conv2dGeometry& g, bool tf32) {
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
@@ -79,27 +75,18 @@ struct Plan {
 };
 
 using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, bool>;
+                           int64_t, bool, bool>;
 
 // The cached plan of this geometry (made on first use). Plans live for the process.
 Plan& plan_for(const Conv2dGeometry& g) {
   static std::mutex mutex;
   static std::map<PlanKey, std::unique_ptr<Plan>> plans;
   const PlanKey key{g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w,
-                    g.stride_h, g.stride_w, g.pad_h, g.pad_w, allow_tf32()};
+                    g.stride_h, g.stride_w, g.pad_h, g.pad_w, allow_tf32(), cudnn_benchmark()};
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = plans[key];
   if (!slot) slot = std::make_unique<Plan>(g, std::get<11>(key));
   return *slot;
-}
-
-// The fastest successful algorithm among `count` results (cuDNN sorts them by time)
-// that needs at most kMaxWorkspace bytes.
-template <class Perf>
-const Perf& pick(const Perf* results, int count, const char* what) {
-  for (int i = 0; i < count; ++i)
-    if (results[i].status == CUDNN_STATUS_SUCCESS && results[i].memory <= kMaxWorkspace) return results[i];
-  throw Error(detail::concat("cuDNN found no usable ", what, " algorithm"));
 }
 
 }  // namespace
@@ -108,21 +95,20 @@ void conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const 
   if (g.batch == 0) return;
   Plan& p = plan_for(g);
   const float one = 1.f, zero = 0.f;
-  if (!p.have_forward) {
+  std::lock_guard<std::mutex> lock(p.mutex);
+  if (!p.forward.ready) {
     cudnnConvolutionFwdAlgoPerf_t results[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int count = 0;
     Workspace search(kMaxWorkspace);
     CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn(), p.x, x, p.w, weight, p.conv, p.y, y,
                                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, results, search.ptr,
                                                        kMaxWorkspace));
-    const auto& best = pick(results, count, "forward convolution");
-    p.forward_algo = best.algo;
-    p.forward_bytes = best.memory;
-    p.have_forward = true;
+    p.forward = pick_algorithm<cudnnConvolutionFwdAlgo_t>(results, count, "forward convolution", g);
   }
-  Workspace ws(p.forward_bytes);
-  CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, x, p.w, weight, p.conv, p.forward_algo, ws.ptr,
-                                      p.forward_bytes, &zero, p.y, y));
+  Workspace ws(p.forward.bytes);
+  CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.forward.math));
+  CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, x, p.w, weight, p.conv, p.forward.algo, ws.ptr,
+                                      p.forward.bytes, &zero, p.y, y));
   if (bias) CUDNN_CHECK(cudnnAddTensor(cudnn(), &one, p.bias, bias, &one, p.y, y));
 }
 
@@ -130,46 +116,44 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float
   if (g.batch == 0) return;
   Plan& p = plan_for(g);
   const float one = 1.f, zero = 0.f;
-  if (!p.have_data) {
+  std::lock_guard<std::mutex> lock(p.mutex);
+  if (!p.data.ready) {
     cudnnConvolutionBwdDataAlgoPerf_t results[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int count = 0;
     Workspace search(kMaxWorkspace);
     CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn(), p.w, weight, p.y, gy, p.conv, p.x, gx,
                                                             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, results,
                                                             search.ptr, kMaxWorkspace));
-    const auto& best = pick(results, count, "backward-data convolution");
-    p.data_algo = best.algo;
-    p.data_bytes = best.memory;
-    p.have_data = true;
+    p.data = pick_algorithm<cudnnConvolutionBwdDataAlgo_t>(results, count, "backward-data convolution", g);
   }
-  Workspace ws(p.data_bytes);
-  CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, p.w, weight, p.y, gy, p.conv, p.data_algo, ws.ptr,
-                                           p.data_bytes, &zero, p.x, gx));
+  Workspace ws(p.data.bytes);
+  CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.data.math));
+  CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, p.w, weight, p.y, gy, p.conv, p.data.algo, ws.ptr,
+                                           p.data.bytes, &zero, p.x, gx));
 }
 
 void conv2d_backward_weight(const Conv2dGeometry& g, const float* x, const float* gy, float* gweight, float* gbias) {
-  Plan& p = plan_for(g);
-  const float one = 1.f, zero = 0.f;
-  if (g.batch == 0) {
+  if (g.batch == 0) {  // before plan_for: cuDNN refuses a descriptor with n = 0 (CUDNN_STATUS_BAD_PARAM)
     CUDA_CHECK(cudaMemsetAsync(gweight, 0, sizeof(float) * size_t(g.out_channels * g.col_rows())));
     if (gbias) CUDA_CHECK(cudaMemsetAsync(gbias, 0, sizeof(float) * size_t(g.out_channels)));
     return;
   }
-  if (!p.have_filter) {
+  Plan& p = plan_for(g);
+  const float one = 1.f, zero = 0.f;
+  std::lock_guard<std::mutex> lock(p.mutex);
+  if (!p.filter.ready) {
     cudnnConvolutionBwdFilterAlgoPerf_t results[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int count = 0;
     Workspace search(kMaxWorkspace);
     CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn(), p.x, x, p.y, gy, p.conv, p.w, gweight,
                                                               CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count,
                                                               results, search.ptr, kMaxWorkspace));
-    const auto& best = pick(results, count, "backward-filter convolution");
-    p.filter_algo = best.algo;
-    p.filter_bytes = best.memory;
-    p.have_filter = true;
+    p.filter = pick_algorithm<cudnnConvolutionBwdFilterAlgo_t>(results, count, "backward-filter convolution", g);
   }
-  Workspace ws(p.filter_bytes);
-  CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x, p.y, gy, p.conv, p.filter_algo, ws.ptr,
-                                             p.filter_bytes, &zero, p.w, gweight));
+  Workspace ws(p.filter.bytes);
+  CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.filter.math));
+  CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, p.x, x, p.y, gy, p.conv, p.filter.algo, ws.ptr,
+                                             p.filter.bytes, &zero, p.w, gweight));
   if (gbias) CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), &one, p.y, gy, &zero, p.bias, gbias));
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/random_math.h"
 #include "kernels/sgemm_avx512.h"
 
 #include <omp.h>
@@ -228,37 +229,26 @@ void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const Ad
   for (int64_t i = 0; i < n; ++i) adam_update(p[i], g[i], m[i], v[i], a);
 }
 
-namespace {
-// SplitMix64 finaliser of (seed, counter): a counter-based generator, so any
-// element's value depends only on the seed and its position in the stream.
-inline uint64_t hash_counter(uint64_t seed, uint64_t counter) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ull + counter * 0xD1B54A32D192ED03ull + 0x632BE59BD9B4E019ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-// Uniform in the open interval (0, 1), 53 random bits.
-inline double uniform01(uint64_t seed, uint64_t counter) {
-  return (double(hash_counter(seed, counter) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-}  // namespace
-
 template <class T>
 void fill_uniform(T* y, int64_t n, uint64_t seed, uint64_t offset, T low, T high) {
 #pragma omp parallel for if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) y[i] = T(double(low) + (double(high) - double(low)) * uniform01(seed, offset + i));
+  for (int64_t i = 0; i < n; ++i) y[i] = T(uniform_value(seed, offset + uint64_t(i), double(low), double(high)));
 }
 
-// Box-Muller on two uniforms drawn from counters 2k and 2k+1.
 template <class T>
 void fill_normal(T* y, int64_t n, uint64_t seed, uint64_t offset, T mean, T std) {
-  const double two_pi = 6.283185307179586;
 #pragma omp parallel for if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) {
-    const uint64_t k = offset + uint64_t(i);
-    const double u1 = uniform01(seed, 2 * k), u2 = uniform01(seed, 2 * k + 1);
-    y[i] = T(double(mean) + double(std) * std::sqrt(-2.0 * std::log(u1)) * std::cos(two_pi * u2));
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = T(normal_value(seed, offset + uint64_t(i), double(mean), double(std)));
+}
+
+// A count, not an early exit: the branch-free loop vectorises (non-finite
+// values are the rare case, and a guard reads everything when all is well).
+template <class T>
+bool all_finite(const T* x, int64_t n) {
+  int64_t bad = 0;
+#pragma omp parallel for reduction(+ : bad) if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) bad += is_finite_value(x[i]) ? 0 : 1;
+  return bad == 0;
 }
 
 #define DIFFERNET_INSTANTIATE_FLOATING(T)                                                                   \
@@ -272,7 +262,8 @@ void fill_normal(T* y, int64_t n, uint64_t seed, uint64_t offset, T mean, T std)
   template void add_row_vector<T>(T*, const T*, int64_t, int64_t);                                          \
   template void resize_nearest_backward<T>(const T*, T*, int64_t, int, int, int, int);                      \
   template void fill_uniform<T>(T*, int64_t, uint64_t, uint64_t, T, T);                                     \
-  template void fill_normal<T>(T*, int64_t, uint64_t, uint64_t, T, T);
+  template void fill_normal<T>(T*, int64_t, uint64_t, uint64_t, T, T);                                     \
+  template bool all_finite<T>(const T*, int64_t);
 
 DIFFERNET_INSTANTIATE_FLOATING(float)
 DIFFERNET_INSTANTIATE_FLOATING(double)

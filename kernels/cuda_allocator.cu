@@ -1,5 +1,7 @@
 #include "kernels/cuda_allocator.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "kernels/block_cache.h"
@@ -9,10 +11,11 @@ namespace differnet::cuda {
 namespace {
 
 // Small requests round up to 512 bytes, large ones to 2 MiB, so that nearby
-// sizes share a free list.
+// sizes share a free list (in exact mode: no rounding).
 size_t round_size(size_t bytes) {
   const size_t small = 512, large = size_t(2) << 20;
   if (bytes == 0) bytes = 1;
+  if (exact_allocation()) return bytes;
   if (bytes < (size_t(1) << 20)) return (bytes + small - 1) / small * small;
   return (bytes + large - 1) / large * large;
 }
@@ -32,6 +35,14 @@ Cache& cache() {
 }
 
 }  // namespace
+
+bool exact_allocation() {
+  static const bool exact = [] {
+    const char* v = std::getenv("DIFFERNET_CUDA_ALLOC_EXACT");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return exact;
+}
 
 void* device_alloc(size_t bytes) {
   Cache& c = cache();
@@ -67,7 +78,9 @@ void device_free(void* ptr) {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   const size_t size = c.blocks.take_back(ptr);
-  if (size > 0) c.blocks.keep(ptr, size);  // 0: not ours, nothing to do
+  if (size == 0) return;  // not ours, nothing to do
+  if (exact_allocation()) cudaFree(ptr);  // no error check: a free must not throw (it runs in destructors)
+  else c.blocks.keep(ptr, size);
 }
 
 void empty_cache() {

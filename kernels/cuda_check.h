@@ -16,6 +16,9 @@ namespace differnet::cuda {
 [[noreturn]] void throw_cuda_error(const char* library, const std::string& what, const char* call,
                                    const char* file, int line);
 const char* cublas_status_name(cublasStatus_t s);
+// The product no longer calls cuRAND (random numbers are our own counter-hash
+// kernel, kernels/random_math.h); CURAND_CHECK stays for the SIMT emulator's
+// cuRAND tests (tests/simt/test_simt_curand.cpp) while its cuRAND stand-in does.
 const char* curand_status_name(curandStatus_t s);
 
 }  // namespace differnet::cuda

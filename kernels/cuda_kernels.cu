@@ -1,13 +1,14 @@
 // CUDA kernels of the tensor ops (float32). Each kernel is the GPU twin of the
 // CPU loop of the same name in cpu_kernels.cpp and calls the same element math.
 // Everything runs on the default stream, in order.
-#include <curand.h>
+#include <algorithm>
 
 #include "kernels/cuda_allocator.h"
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_launch.h"
 #include "kernels/kernels.h"
 #include "kernels/profile.h"
+#include "kernels/random_math.h"
 
 namespace differnet::cuda {
 
@@ -79,12 +80,16 @@ __global__ void fill_kernel(float* dst, int64_t n, float value) {
   GRID_STRIDE_LOOP(i, n) dst[i] = value;
 }
 
-// One block per output when the reduced dimension is the innermost (inner == 1).
-__global__ void reduce_rows_kernel(const float* x, float* y, int64_t len) {
+// When the reduced dimension is the innermost (inner == 1): block b sums chunk
+// (b % chunks) of row (b / chunks), elements [c * chunk_len, (c + 1) * chunk_len)
+// of the row, into y[b]. One chunk per row is one block per output.
+__global__ void reduce_rows_kernel(const float* x, float* y, int64_t len, int64_t chunk_len, int64_t chunks) {
   __shared__ float partial[kBlock];
-  const float* row = x + int64_t(blockIdx.x) * len;
+  const int64_t row = int64_t(blockIdx.x) / chunks, begin = int64_t(blockIdx.x) % chunks * chunk_len;
+  const int64_t end = begin + chunk_len < len ? begin + chunk_len : len;
+  const float* p = x + row * len;
   float acc = 0.f;
-  for (int64_t l = threadIdx.x; l < len; l += blockDim.x) acc += row[l];
+  for (int64_t l = begin + threadIdx.x; l < end; l += blockDim.x) acc += p[l];
   partial[threadIdx.x] = acc;
   __syncthreads();
   for (int s = blockDim.x / 2; s > 0; s >>= 1) {
@@ -103,6 +108,13 @@ __global__ void reduce_columns_kernel(const float* x, float* y, DimSplit s) {
     for (int64_t l = 0; l < s.len; ++l) acc += p[l * s.inner];
     y[oi] = acc;
   }
+}
+
+// Sets *flag when x holds a NaN or an infinity (never clears it).
+__global__ void nonfinite_flag_kernel(const float* x, int64_t n, int* flag) {
+  bool bad = false;
+  GRID_STRIDE_LOOP(i, n) bad = bad || !is_finite_value(x[i]);
+  if (bad) atomicExch(flag, 1);
 }
 
 __global__ void broadcast_copy_kernel(const float* x, float* y, int64_t n, BroadcastIndex bc) {
@@ -158,8 +170,12 @@ __global__ void adam_kernel(float* p, const float* g, float* m, float* v, int64_
   GRID_STRIDE_LOOP(i, n) adam_update(p[i], g[i], m[i], v[i], a);
 }
 
-__global__ void affine_kernel(float* y, int64_t n, float scale, float shift) {
-  GRID_STRIDE_LOOP(i, n) y[i] = y[i] * scale + shift;
+__global__ void fill_uniform_kernel(float* y, int64_t n, uint64_t seed, uint64_t offset, double low, double high) {
+  GRID_STRIDE_LOOP(i, n) y[i] = float(uniform_value(seed, offset + uint64_t(i), low, high));
+}
+
+__global__ void fill_normal_kernel(float* y, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
+  GRID_STRIDE_LOOP(i, n) y[i] = float(normal_value(seed, offset + uint64_t(i), mean, std));
 }
 
 cublasHandle_t cublas() {
@@ -171,15 +187,28 @@ cublasHandle_t cublas() {
   return handle;
 }
 
+using differnet::cuda::DeviceBuffer;
+
 // Index lists live on the host; this copies one to a cached device block.
 struct DeviceIndices {
+  DeviceBuffer block;
   int64_t* ptr;
-  DeviceIndices(const int64_t* host, int64_t n) {
-    ptr = static_cast<int64_t*>(differnet::cuda::device_alloc(sizeof(int64_t) * (n > 0 ? n : 1)));
-    CUDA_CHECK(cudaMemcpy(ptr, host, sizeof(int64_t) * n, cudaMemcpyHostToDevice));
+  DeviceIndices(const int64_t* host, int64_t n)
+      : block(sizeof(int64_t) * size_t(n > 0 ? n : 1)), ptr(static_cast<int64_t*>(block.ptr)) {
+    CUDA_CHECK(cudaMemcpy(ptr, host, sizeof(int64_t) * size_t(n), cudaMemcpyHostToDevice));
   }
-  ~DeviceIndices() { differnet::cuda::device_free(ptr); }
 };
+
+// A whole-tensor sum is one row: one block would read all of it on one SM.
+// Rows are split into chunks of at least kMinChunk elements until about
+// kTargetBlocks blocks run; a second pass sums each row's chunk partials.
+// Both passes add in a fixed order, so the result is the same on every run.
+constexpr int64_t kTargetBlocks = 2048, kMinChunk = int64_t(kBlock) * 32;
+
+int64_t row_chunks(int64_t rows, int64_t len) {
+  if (rows >= kTargetBlocks) return 1;
+  return std::max<int64_t>(1, std::min((len + kMinChunk - 1) / kMinChunk, kTargetBlocks / rows));
+}
 
 }  // namespace
 
@@ -217,13 +246,37 @@ void fill(float* dst, int64_t n, float value) {
 }
 
 void reduce_sum(const float* x, float* y, DimSplit s) {
+  if (s.outer * s.inner == 0) return;  // no outputs (a zero-sized grid is an invalid launch)
   if (s.inner == 1 && s.outer <= 65535 * 16) {
-    launch(reduce_rows_kernel, unsigned(s.outer), kBlock)(x, y, s.len);
+    const int64_t chunks = row_chunks(s.outer, s.len);
+    if (chunks == 1) {
+      launch(reduce_rows_kernel, unsigned(s.outer), kBlock)(x, y, s.len, s.len, int64_t(1));
+    } else {
+      DeviceBuffer partial(sizeof(float) * size_t(s.outer * chunks));
+      float* p = static_cast<float*>(partial.ptr);
+      launch(reduce_rows_kernel, unsigned(s.outer * chunks), kBlock)(x, p, s.len, (s.len + chunks - 1) / chunks,
+                                                                      chunks);
+      CUDA_CHECK_LAUNCH("reduce_rows_kernel");
+      launch(reduce_rows_kernel, unsigned(s.outer), kBlock)(p, y, chunks, chunks, int64_t(1));
+    }
     CUDA_CHECK_LAUNCH("reduce_rows_kernel");
   } else {
     launch(reduce_columns_kernel, grid_for(s.outer * s.inner), kBlock)(x, y, s);
     CUDA_CHECK_LAUNCH("reduce_columns_kernel");
   }
+}
+
+bool all_finite(const FloatSpan* spans, int count) {
+  DeviceBuffer flag(sizeof(int));
+  CUDA_CHECK(cudaMemsetAsync(flag.ptr, 0, sizeof(int), 0));
+  for (int k = 0; k < count; ++k) {
+    if (spans[k].n == 0) continue;
+    launch(nonfinite_flag_kernel, grid_for(spans[k].n), kBlock)(spans[k].data, spans[k].n, static_cast<int*>(flag.ptr));
+    CUDA_CHECK_LAUNCH("nonfinite_flag_kernel");
+  }
+  int bad = 0;
+  CUDA_CHECK(cudaMemcpy(&bad, flag.ptr, sizeof(int), cudaMemcpyDeviceToHost));
+  return bad == 0;
 }
 
 void broadcast_copy(const float* x, float* y, int64_t n, const BroadcastIndex& bc) {
@@ -248,9 +301,20 @@ void scatter_add(const float* gy, float* gx, DimSplit s, const int64_t* idx_host
 void copy_slab(const void* x, void* y, int64_t outer, int64_t x_len, int64_t y_len, int64_t x_start, int64_t y_start,
                int64_t count, int64_t inner_bytes) {
   if (outer == 0 || count == 0 || inner_bytes == 0) return;
-  CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(y) + y_start * inner_bytes, size_t(y_len * inner_bytes),
-                               static_cast<const char*>(x) + x_start * inner_bytes, size_t(x_len * inner_bytes),
-                               size_t(count * inner_bytes), size_t(outer), cudaMemcpyDeviceToDevice, 0));
+  char* dst = static_cast<char*>(y) + y_start * inner_bytes;
+  const char* src = static_cast<const char*>(x) + x_start * inner_bytes;
+  const size_t y_pitch = size_t(y_len * inner_bytes), x_pitch = size_t(x_len * inner_bytes);
+  const size_t width = size_t(count * inner_bytes);
+  // cudaMemcpy2D refuses pitches of 2 GiB and more (cudaErrorInvalidPitchValue):
+  // such slabs are few and large, one copy each.
+  constexpr size_t kMaxPitch = size_t(1) << 31;
+  if (x_pitch >= kMaxPitch || y_pitch >= kMaxPitch) {
+    for (int64_t o = 0; o < outer; ++o)
+      CUDA_CHECK(cudaMemcpyAsync(dst + size_t(o) * y_pitch, src + size_t(o) * x_pitch, width,
+                                 cudaMemcpyDeviceToDevice, 0));
+    return;
+  }
+  CUDA_CHECK(cudaMemcpy2DAsync(dst, y_pitch, src, x_pitch, width, size_t(outer), cudaMemcpyDeviceToDevice, 0));
 }
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
@@ -282,45 +346,16 @@ void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const Ad
   CUDA_CHECK_LAUNCH("adam_kernel");
 }
 
-namespace {
-// A Philox generator positioned at (seed, offset): the stream is a function of
-// both, so a Generator's state is two integers on every device.
-struct Philox {
-  curandGenerator_t gen;
-  Philox(uint64_t seed, uint64_t offset) {
-    CURAND_CHECK(curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10));
-    CURAND_CHECK(curandSetPseudoRandomGeneratorSeed(gen, seed));
-    CURAND_CHECK(curandSetGeneratorOffset(gen, offset));
-  }
-  ~Philox() { curandDestroyGenerator(gen); }
-};
-}  // namespace
-
 void fill_uniform(float* y, int64_t n, uint64_t seed, uint64_t offset, float low, float high) {
   if (n == 0) return;
-  Philox g(seed, offset);
-  CURAND_CHECK(curandGenerateUniform(g.gen, y, size_t(n)));  // (0, 1]
-  launch(affine_kernel, grid_for(n), kBlock)(y, n, high - low, low);
-  CUDA_CHECK_LAUNCH("affine_kernel");
+  launch(fill_uniform_kernel, grid_for(n), kBlock)(y, n, seed, offset, double(low), double(high));
+  CUDA_CHECK_LAUNCH("fill_uniform_kernel");
 }
 
 void fill_normal(float* y, int64_t n, uint64_t seed, uint64_t offset, float mean, float std) {
   if (n == 0) return;
-  Philox g(seed, offset);
-  if (n % 2 == 0) {
-    CURAND_CHECK(curandGenerateNormal(g.gen, y, size_t(n), mean, std));
-  } else {  // cuRAND's normal generator needs an even count
-    float* tmp = static_cast<float*>(differnet::cuda::device_alloc(sizeof(float) * size_t(n + 1)));
-    curandStatus_t st = curandGenerateNormal(g.gen, tmp, size_t(n + 1), mean, std);
-    if (st == CURAND_STATUS_SUCCESS) {
-      cudaError_t err = cudaMemcpyAsync(y, tmp, sizeof(float) * size_t(n), cudaMemcpyDeviceToDevice, 0);
-      differnet::cuda::device_free(tmp);
-      CUDA_CHECK(err);
-    } else {
-      differnet::cuda::device_free(tmp);
-      CURAND_CHECK(st);
-    }
-  }
+  launch(fill_normal_kernel, grid_for(n), kBlock)(y, n, seed, offset, double(mean), double(std));
+  CUDA_CHECK_LAUNCH("fill_normal_kernel");
 }
 
 void synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }

@@ -21,7 +21,6 @@ inline unsigned grid_for(int64_t n) {
   return unsigned(blocks < 65535 * 8 ? (blocks > 0 ? blocks : 1) : 65535 * 8);
 }
 
-#if !defined(DIFFERNET_SIMT_EMULATION)
 // A configured launch: call it with the kernel's arguments.
 template <typename... Params>
 struct Launch {
@@ -30,7 +29,12 @@ struct Launch {
   size_t shared_bytes;
   template <typename... Args>
   void operator()(Args&&... args) const {
+#if !defined(DIFFERNET_SIMT_EMULATION)
     kernel<<<grid, block, shared_bytes>>>(std::forward<Args>(args)...);
+#else
+    // The emulator runs the grid's threads on the CPU before returning (kernels/simt/simt.h).
+    simt::launch_kernel<Params...>(kernel, grid, block, shared_bytes, Params(std::forward<Args>(args))...);
+#endif
   }
 };
 
@@ -38,7 +42,6 @@ template <typename... Params>
 Launch<Params...> launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes = 0) {
   return Launch<Params...>{kernel, grid, block, shared_bytes};
 }
-#endif
 
 }  // namespace differnet::kernels::cuda
 

@@ -51,6 +51,12 @@ DIFFERNET_HD T unary_derivative(T x, T y, T alpha) {
   else return T(-1);  // RSubScalar
 }
 
+// Neither NaN nor an infinity: the non-finite guard of a training step (all_finite).
+template <class T>
+DIFFERNET_HD bool is_finite_value(T x) {
+  return DIFFERNET_MATH(isfinite)(x);
+}
+
 template <BinaryOp op, class T>
 DIFFERNET_HD T binary_apply(T a, T b) {
   if constexpr (op == BinaryOp::Add) return a + b;

@@ -37,10 +37,12 @@ template <class T> void add_row_vector(T* y, const T* bias, int64_t rows, int64_
 template <class T> void resize_nearest(const T* x, T* y, int64_t planes, int h, int w, int oh, int ow);
 template <class T> void resize_nearest_backward(const T* gy, T* gx, int64_t planes, int h, int w, int oh, int ow);
 void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a);
-// Counter-based random numbers: element k uses counter (offset + k), so the
-// same (seed, offset) gives the same values however the work is split.
+// Counter-based random numbers (kernels/random_math.h): element k uses counter
+// (offset + k), so the same (seed, offset) gives the same values however the
+// work is split, and on either device.
 template <class T> void fill_uniform(T* y, int64_t n, uint64_t seed, uint64_t offset, T low, T high);
 template <class T> void fill_normal(T* y, int64_t n, uint64_t seed, uint64_t offset, T mean, T std);
+template <class T> bool all_finite(const T* x, int64_t n);  // no NaN, no infinity
 }  // namespace cpu
 
 namespace cuda {
@@ -61,8 +63,15 @@ void add_row_vector(float* y, const float* bias, int64_t rows, int64_t cols);
 void resize_nearest(const float* x, float* y, int64_t planes, int h, int w, int oh, int ow);
 void resize_nearest_backward(const float* gy, float* gx, int64_t planes, int h, int w, int oh, int ow);
 void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a);
-void fill_uniform(float* y, int64_t n, uint64_t seed, uint64_t offset, float low, float high);  // cuRAND Philox
+void fill_uniform(float* y, int64_t n, uint64_t seed, uint64_t offset, float low, float high);
 void fill_normal(float* y, int64_t n, uint64_t seed, uint64_t offset, float mean, float std);
+// Whether every element of every span is finite: one flag on the device that
+// each span's check sets, one 4-byte read back (a synchronisation).
+struct FloatSpan {
+  const float* data;
+  int64_t n;
+};
+bool all_finite(const FloatSpan* spans, int count);
 void synchronize();  // waits for the device; for benchmarks and host reads
 }  // namespace cuda
 

@@ -23,10 +23,14 @@ ProfileRange::~ProfileRange() {
 }
 
 namespace {
-std::atomic<bool> g_allow_tf32{false};
+std::atomic<bool> g_allow_tf32{false}, g_cudnn_benchmark{false}, g_log_conv_algorithms{false};
 }
 
 void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
 bool allow_tf32() { return g_allow_tf32; }
+void set_cudnn_benchmark(bool all_algorithms) { g_cudnn_benchmark = all_algorithms; }
+bool cudnn_benchmark() { return g_cudnn_benchmark; }
+void set_log_conv_algorithms(bool log) { g_log_conv_algorithms = log; }
+bool log_conv_algorithms() { return g_log_conv_algorithms; }
 
 }  // namespace differnet::kernels

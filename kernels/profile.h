@@ -19,4 +19,13 @@ class ProfileRange {
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 
+// cuDNN convolution algorithms: deterministic ones only by default (the same
+// result on every run); with benchmark mode the fastest of all, atomics
+// included (--cudnn-benchmark). With logging on (--profile), each choice is
+// printed once, to stderr.
+void set_cudnn_benchmark(bool all_algorithms);
+bool cudnn_benchmark();
+void set_log_conv_algorithms(bool log);
+bool log_conv_algorithms();
+
 }  // namespace differnet::kernels

@@ -2,8 +2,11 @@
 # only those missing, non-interactively (with sudo when not root).
 # Usage: source scripts/deps.sh; differnet_install_packages [extra packages...]
 
+# libboost-context-dev: the fibers of the SIMT emulator (DIFFERNET_CUDA=EMULATE, kernels/simt/).
 DIFFERNET_BUILD_PACKAGES=(cmake g++ make pkg-config libboost-test-dev libboost-program-options-dev
-  libpng-dev libturbojpeg0-dev libopenblas-dev)
+  libpng-dev libturbojpeg0-dev libopenblas-dev libboost-context-dev)
+# For the tests only: a one-node Slurm cluster (tests/sweep_slurm.sh, label slurm).
+DIFFERNET_TEST_PACKAGES=(slurm-wlm munge)
 
 differnet_install_packages() {
   local wanted=("${DIFFERNET_BUILD_PACKAGES[@]}" "$@") missing=() p

@@ -26,5 +26,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 cd "$BUILD_DIR"
 # Sanitized code runs several times slower: a longer timeout than run_tests.sh.
+# The Slurm tests (they start daemons) run once, in run_tests.sh; differnet_sweep's
+# code is under the sanitizers through test_app_sweep.
 # shellcheck disable=SC2086
-ctest --output-on-failure -j "$JOBS" --timeout 3600 -LE gpu ${CTEST_ARGS:-}
+ctest --output-on-failure -j "$JOBS" --timeout 3600 -LE "gpu|slurm" ${CTEST_ARGS:-}

@@ -5,11 +5,14 @@
 #define BOOST_TEST_MODULE gpu_conv
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
-#include <cstdio>
 
 #include "autograd/ops_conv.h"
 #include "layers/feature_extractor.h"
 #include "test_support.h"
+#if DIFFERNET_WITH_CUDA
+#include "kernels/cudnn_choice.h"
+#include "kernels/profile.h"
+#endif
 
 using namespace differnet;
 using namespace differnet::testing;
@@ -97,16 +100,67 @@ BOOST_AUTO_TEST_CASE(three_scale_extractors_with_input_gradient) {
       const Tensor w = rand32(yc.shape(), 9);
       sum(mul(yc, w)).backward();
       sum(mul(yg, w.to(Device::CUDA))).backward();
-      BOOST_CHECK_LE(normalized_mse(values(xg.grad()), values(xc.grad())), 1e-10);
+      // A max-pool window whose two largest inputs differ by less than the
+      // devices' float rounding may take a different argmax on each; the moved
+      // gradient spreads over that window's receptive field. Under the SIMT
+      // emulator SqueezeNet shows one such patch (normalized MSE 4.6e-7, 0.3% of
+      // the entries off by more than 1e-4 of the largest): a patch may differ,
+      // the rest must agree. An indexing bug changes nearly every entry.
+      const std::vector<double> gg = values(xg.grad()), gc = values(xc.grad());
+      BOOST_CHECK_LE(normalized_mse(gg, gc), 1e-5);
+      double largest = 0;
+      for (double v : gc) largest = std::max(largest, std::abs(v));
+      size_t differing = 0;
+      for (size_t i = 0; i < gc.size(); ++i) differing += !(std::abs(gg[i] - gc[i]) <= 1e-4 * largest);
+      BOOST_CHECK_LE(differing, gc.size() / 100);
       for (const auto& [pname, p] : gpu.named_parameters()) BOOST_CHECK_MESSAGE(!p.has_grad(), pname);
     }
   }
 }
 
-int main(int argc, char* argv[]) {
-  if (!cuda_available()) {
-    std::printf("SKIPPED: CUDA conv/pool parity tests need a CUDA device: %s\n", cuda_unavailable_reason().c_str());
-    return 77;  // CTest's SKIP_RETURN_CODE
-  }
-  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
+// A batch of zero images: empty outputs and input gradient, zero weight and
+// bias gradients, as on the CPU (cuDNN refuses descriptors with n = 0).
+BOOST_AUTO_TEST_CASE(conv2d_of_an_empty_batch) {
+  const Tensor x = rand32({0, 3, 9, 8}, 1), w = rand32({4, 3, 3, 3}, 2), b = rand32({4}, 3);
+  auto f = [](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], 1, 1); };
+  check_parity("conv2d of batch 0", f, {x, w, b});
+  check_parity("conv2d of batch 0, weight gradient only", f, {x, w, b}, {false, true, true});
 }
+
+// cuDNN lists what Find timed, fastest first. By default the fastest
+// deterministic algorithm that fits the workspace limit is taken, with the math
+// type Find ran it with; benchmark mode (--cudnn-benchmark) takes the fastest of all.
+BOOST_AUTO_TEST_CASE(cudnn_algorithm_choice) {
+#if DIFFERNET_WITH_CUDA
+  using namespace differnet::kernels;
+  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+  auto result = [](cudnnConvolutionBwdFilterAlgo_t algo, cudnnStatus_t status, size_t memory,
+                   cudnnDeterminism_t determinism, cudnnMathType_t math) {
+    Perf r{};
+    r.algo = algo, r.status = status, r.memory = memory, r.determinism = determinism, r.mathType = math;
+    return r;
+  };
+  const Perf results[] = {
+      result(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3, CUDNN_STATUS_NOT_SUPPORTED, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH),
+      result(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, CUDNN_STATUS_SUCCESS, cuda::kMaxWorkspace + 1, CUDNN_DETERMINISTIC,
+             CUDNN_FMA_MATH),
+      result(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, CUDNN_STATUS_SUCCESS, 0, CUDNN_NON_DETERMINISTIC, CUDNN_FMA_MATH),
+      result(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, CUDNN_STATUS_SUCCESS, 4096, CUDNN_DETERMINISTIC,
+             CUDNN_TENSOR_OP_MATH)};
+  const Conv2dGeometry g;
+  BOOST_REQUIRE(!cudnn_benchmark());
+  auto c = cuda::pick_algorithm<cudnnConvolutionBwdFilterAlgo_t>(results, 4, "backward-filter convolution", g);
+  BOOST_CHECK(c.ready);
+  BOOST_CHECK_EQUAL(int(c.algo), int(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1));
+  BOOST_CHECK_EQUAL(c.bytes, 4096u);
+  BOOST_CHECK_EQUAL(int(c.math), int(CUDNN_TENSOR_OP_MATH));
+  expect_error([&] { cuda::pick_algorithm<cudnnConvolutionBwdFilterAlgo_t>(results, 3, "backward-filter convolution", g); },
+               "no usable backward-filter convolution algorithm among the deterministic ones");
+  set_cudnn_benchmark(true);
+  c = cuda::pick_algorithm<cudnnConvolutionBwdFilterAlgo_t>(results, 4, "backward-filter convolution", g);
+  set_cudnn_benchmark(false);
+  BOOST_CHECK_EQUAL(int(c.algo), int(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0));
+#endif
+}
+
+int main(int argc, char* argv[]) { return gpu_test_main(argc, argv, &init_unit_test, "CUDA conv/pool parity tests"); }

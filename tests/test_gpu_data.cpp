@@ -6,16 +6,17 @@
 #define BOOST_TEST_MODULE gpu_data
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
-#include <cstdio>
 #include <cstring>
 #include <random>
 
 #include "data/batch.h"
 #include "data/image_cache.h"
 #include "data/prefetch.h"
+#include "test_support.h"
 
 using namespace differnet;
 using namespace differnet::data;
+using differnet::testing::gpu_test_main;
 
 namespace {
 
@@ -131,11 +132,4 @@ BOOST_AUTO_TEST_CASE(prefetched_gpu_batches) {
   BOOST_TEST(!prefetch.next().has_value());
 }
 
-int main(int argc, char* argv[]) {
-  if (!cuda_available()) {
-    std::printf("SKIPPED: CUDA batch-transform parity tests need a CUDA device: %s\n",
-                cuda_unavailable_reason().c_str());
-    return 77;  // CTest's SKIP_RETURN_CODE
-  }
-  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
-}
+int main(int argc, char* argv[]) { return gpu_test_main(argc, argv, &init_unit_test, "CUDA batch-transform parity tests"); }

@@ -4,7 +4,8 @@
 #define BOOST_TEST_MODULE gpu_parity
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
-#include <cstdio>
+#include <cmath>
+#include <cstdlib>
 
 #include "autograd/ops.h"
 #include "layers/adam.h"
@@ -80,11 +81,47 @@ BOOST_AUTO_TEST_CASE(binary_ops_and_broadcasting) {
 }
 
 BOOST_AUTO_TEST_CASE(reductions) {
+  // 65537 and up take the two-pass multi-block reduction (chunks of 8192 and more).
   for (int64_t n : kSizes) check_parity("sum all", [](auto& v) { return sum(v[0]); }, {rand32({n}, 5)});
+  check_parity("sum all, 4 M", [](auto& v) { return sum(v[0]); }, {rand32({(int64_t(1) << 22) + 3}, 50)});
+  check_parity("sum of few long rows", [](auto& v) { return sum(v[0], 1); }, {rand32({3, 100003}, 51)});
   const Tensor x = rand32({7, 300, 9}, 6);
   for (int64_t d : {0, 1, 2}) {
     check_parity("sum dim", [d](auto& v) { return sum(v[0], d); }, {x});
     check_parity("mean dim", [d](auto& v) { return mean(v[0], d, true); }, {x});
+  }
+}
+
+// Empty tensors: no outputs (zero rows: a zero-sized grid would be an invalid
+// launch), or outputs that sum nothing (zeros).
+BOOST_AUTO_TEST_CASE(reductions_of_empty_tensors) {
+  check_parity("sum over the columns of zero rows", [](auto& v) { return sum(v[0], 1); }, {rand32({0, 7}, 52)});
+  check_parity("sum over zero rows", [](auto& v) { return sum(v[0], 0); }, {rand32({0, 7}, 53)});
+  check_parity("sum over zero columns", [](auto& v) { return sum(v[0], 1); }, {rand32({4, 0}, 54)});
+  check_parity("sum of nothing", [](auto& v) { return sum(v[0]); }, {rand32({0}, 55)});
+  check_parity("sum of [5, 0, 3] over dim 0", [](auto& v) { return sum(v[0], 0); }, {rand32({5, 0, 3}, 56)});
+}
+
+// The non-finite guard: one fused flag over several tensors, against the CPU,
+// with the bad element at the start, the end and in the middle of a large
+// tensor, in the first or the second tensor.
+BOOST_AUTO_TEST_CASE(all_finite_flag) {
+  for (int64_t n : {int64_t(1), int64_t(257), int64_t(3) << 20}) {
+    for (int64_t at : {int64_t(0), n / 2, n - 1})
+      for (float bad : {NAN, INFINITY, -INFINITY})
+        for (int which : {0, 1}) {
+          BOOST_TEST_CONTEXT("n " << n << " bad " << bad << " at " << at << " of tensor " << which) {
+            std::vector<float> v = rand32({n}, 60).to_vector<float>();
+            v[size_t(at)] = bad;
+            const Tensor broken = Tensor::from_vector(v, {n}), fine = rand32({n + 1}, 61);
+            const std::vector<Tensor> cpu = which == 0 ? std::vector<Tensor>{broken, fine} : std::vector<Tensor>{fine, broken};
+            BOOST_CHECK(!all_finite(cpu));
+            BOOST_CHECK(!all_finite({cpu[0].to(Device::CUDA), cpu[1].to(Device::CUDA)}));
+          }
+        }
+    const Tensor a = rand32({n}, 62), b = rand32({n}, 63, -3e38, 3e38);  // b's sum overflows; b is finite
+    BOOST_CHECK(all_finite({a.to(Device::CUDA), b.to(Device::CUDA)}));
+    BOOST_CHECK(all_finite({a.to(Device::CUDA), Tensor::empty({0}, DType::Float32, Device::CUDA)}));
   }
 }
 
@@ -139,34 +176,41 @@ BOOST_AUTO_TEST_CASE(adam_step) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(random_on_the_device) {
-  Generator a(5), b(5);
-  for (int64_t n : {1, 7, 1001, 100000}) {  // odd counts take cuRAND's even-length path
-    const auto x = randn({n}, a, DType::Float32, Device::CUDA).to_vector<float>();
-    BOOST_CHECK(x == randn({n}, b, DType::Float32, Device::CUDA).to_vector<float>());
+// The same (seed, offset) gives the same numbers on both devices: uniforms bit
+// for bit (integer hash, then double arithmetic in the host's order), normals
+// to the last bit of float32 (the device's log and cos are not the host's libm).
+BOOST_AUTO_TEST_CASE(random_numbers_are_device_independent) {
+  Generator cpu_gen(5), gpu_gen(5);
+  for (int64_t n : {1, 7, 1001, 100000}) {
+    BOOST_TEST_CONTEXT("n " << n) {
+      const auto uc = rand_uniform({n}, -0.3, 0.7, cpu_gen).to_vector<float>();
+      const auto ug = rand_uniform({n}, -0.3, 0.7, gpu_gen, DType::Float32, Device::CUDA).to(Device::CPU).to_vector<float>();
+      BOOST_CHECK(uc == ug);
+      const auto nc = values(randn({n}, cpu_gen)), ng = values(randn({n}, gpu_gen, DType::Float32, Device::CUDA));
+      DIFFERNET_CHECK_CLOSE_VECTORS(ng, nc, 1e-6, 1e-6);
+    }
   }
-  const auto u = values(rand_uniform({100000}, 1.0, 2.0, a, DType::Float32, Device::CUDA));
-  double mean = 0;
-  for (double v : u) {
-    BOOST_CHECK(v >= 1.0 && v <= 2.0);
-    mean += v / double(u.size());
-  }
-  BOOST_CHECK_CLOSE(mean, 1.5, 1.0);
 }
 
-BOOST_AUTO_TEST_CASE(caching_allocator_reuses_blocks) {
+// Caching: a freed block serves the next request of its size. Exact mode
+// (DIFFERNET_CUDA_ALLOC_EXACT=1, for compute-sanitizer and the emulated tests):
+// every request is its own cudaMalloc of exactly its size, nothing is kept.
+BOOST_AUTO_TEST_CASE(caching_allocator_reuses_blocks_unless_exact) {
 #if DIFFERNET_WITH_CUDA
+  const char* env = std::getenv("DIFFERNET_CUDA_ALLOC_EXACT");
+  const bool exact = env != nullptr && std::string(env) == "1";
+  BOOST_CHECK_EQUAL(cuda::exact_allocation(), exact);
   { Tensor warm = Tensor::empty({1 << 20}, DType::Float32, Device::CUDA); }
-  const auto before = cuda::allocator_stats().cuda_malloc_calls;
-  for (int i = 0; i < 10; ++i) Tensor t = Tensor::empty({1 << 20}, DType::Float32, Device::CUDA);
-  BOOST_CHECK_EQUAL(cuda::allocator_stats().cuda_malloc_calls, before);
+  const auto before = cuda::allocator_stats();
+  for (int i = 0; i < 10; ++i) {
+    Tensor t = Tensor::empty({(1 << 20) + 3}, DType::Float32, Device::CUDA);
+    if (exact) BOOST_CHECK_EQUAL(cuda::allocator_stats().bytes_in_use, before.bytes_in_use + 4 * ((1 << 20) + 3));
+  }
+  { Tensor warm = Tensor::empty({(1 << 20) + 3}, DType::Float32, Device::CUDA); }
+  const auto after = cuda::allocator_stats();
+  BOOST_CHECK_EQUAL(after.cuda_malloc_calls - before.cuda_malloc_calls, exact ? 11 : 1);
+  if (exact) BOOST_CHECK_EQUAL(after.bytes_cached, 0u);
 #endif
 }
 
-int main(int argc, char* argv[]) {
-  if (!cuda_available()) {
-    std::printf("SKIPPED: CUDA parity tests need a CUDA device: %s\n", cuda_unavailable_reason().c_str());
-    return 77;  // CTest's SKIP_RETURN_CODE
-  }
-  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
-}
+int main(int argc, char* argv[]) { return gpu_test_main(argc, argv, &init_unit_test, "CUDA parity tests"); }

@@ -106,6 +106,28 @@ BOOST_AUTO_TEST_CASE(reductions) {
   DIFFERNET_CHECK_CLOSE_VECTORS(values(mean(x, 1)), ref, 1e-14, 1e-14);
 }
 
+// The non-finite guard of a training step: any NaN or infinity in any of the
+// tensors, float32 and float64, wherever it is; finite values whose sum
+// overflows are finite.
+BOOST_AUTO_TEST_CASE(all_finite_finds_any_nan_or_infinity) {
+  for (DType dtype : {DType::Float32, DType::Float64})
+    for (int64_t n : {int64_t(1), int64_t(100), int64_t(100000)})
+      for (int64_t at : {int64_t(0), n / 2, n - 1})
+        for (double bad : {double(NAN), double(INFINITY), -double(INFINITY)}) {
+          BOOST_TEST_CONTEXT("n " << n << " bad " << bad << " at " << at) {
+            std::vector<double> v = values(random_tensor({n}, 3));
+            v[size_t(at)] = bad;
+            const Tensor broken = Tensor::from_vector(v, {n}).to(dtype), fine = random_tensor({7}, 4).to(dtype);
+            BOOST_CHECK(!all_finite({broken}));
+            BOOST_CHECK(!all_finite({fine, broken}));
+            BOOST_CHECK(all_finite({fine}));
+          }
+        }
+  const Tensor huge = Tensor::from_vector(std::vector<float>{3e38f, 3e38f}, {2});
+  BOOST_CHECK(!std::isfinite(sum(huge).item()));
+  BOOST_CHECK(all_finite({huge, Tensor::empty({0})}));
+}
+
 BOOST_AUTO_TEST_CASE(concat_narrow_index_select_reshape) {
   const Tensor a = random_tensor({2, 3, 2}, 11), b = random_tensor({2, 1, 2}, 12);
   const Tensor c = concat({a, b}, 1);

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -114,6 +115,23 @@ inline CommandResult run_command(const std::string& command) {
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// The main() of the `gpu`-labelled tests: without a usable CUDA device they
+// report "skipped" (exit code 77, CTest's SKIP_RETURN_CODE), or, with
+// DIFFERNET_REQUIRE_GPU=1 (scripts/gpu_check.sh), fail naming the CUDA error,
+// so that a GPU check cannot pass without running them.
+inline int gpu_test_main(int argc, char* argv[], bool (*init)(), const char* what) {
+  if (!cuda_available()) {
+    const char* require = std::getenv("DIFFERNET_REQUIRE_GPU");
+    if (require != nullptr && std::string(require) == "1") {
+      std::printf("FAILED: DIFFERNET_REQUIRE_GPU=1 but the %s cannot run: %s\n", what, cuda_unavailable_reason().c_str());
+      return 1;
+    }
+    std::printf("SKIPPED: the %s need a CUDA device: %s\n", what, cuda_unavailable_reason().c_str());
+    return 77;
+  }
+  return boost::unit_test::unit_test_main(init, argc, argv);
 }
 
 }  // namespace differnet::testing

@@ -64,6 +64,17 @@ BOOST_AUTO_TEST_CASE(json_refuses_bad_and_hostile_text) {
   expect_error([] { parse_json(std::string(100000, '['), "deep.json"); }, "nesting deeper than 64");
 }
 
+BOOST_AUTO_TEST_CASE(json_reads_fractions_only_when_asked) {
+  const JsonValue v = parse_json("[0.8125, -1.5e-3, 2E+2, 7]", "t", JsonNumbers::Any);
+  BOOST_TEST(int(v.elements[0].kind) == int(JsonValue::Kind::Real));
+  BOOST_TEST(v.elements[0].number() == 0.8125);
+  BOOST_TEST(v.elements[1].number() == -1.5e-3);
+  BOOST_TEST(v.elements[2].number() == 200.0);
+  BOOST_TEST(int(v.elements[3].kind) == int(JsonValue::Kind::Int));
+  for (const char* bad : {"1.", ".5", "1e", "1e+", "1.e3", "-", "1e999", "01.5", "1.5.2"})
+    expect_error([&] { parse_json(bad, "bad.json", JsonNumbers::Any); }, "bad.json: bad JSON at byte");
+}
+
 BOOST_AUTO_TEST_CASE(round_trip_keeps_tensors_and_metadata) {
   const fs::path path = temp_dir() / "round.safetensors";
   const Metadata meta = {{"source", "test \"quoted\""}, {"format", "pt"}};

@@ -1,5 +1,7 @@
 #include "weights/json.h"
 
+#include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "autograd/error.h"
@@ -17,6 +19,7 @@ const char* json_kind_name(JsonValue::Kind kind) {
     case JsonValue::Kind::Null: return "null";
     case JsonValue::Kind::Bool: return "boolean";
     case JsonValue::Kind::Int: return "integer";
+    case JsonValue::Kind::Real: return "number";
     case JsonValue::Kind::String: return "string";
     case JsonValue::Kind::Array: return "array";
     case JsonValue::Kind::Object: return "object";
@@ -28,7 +31,8 @@ namespace {
 
 class JsonParser {
  public:
-  JsonParser(std::string_view text, const std::string& what) : text_(text), what_(what) {}
+  JsonParser(std::string_view text, const std::string& what, JsonNumbers numbers)
+      : text_(text), what_(what), numbers_(numbers) {}
 
   JsonValue parse_document() {
     JsonValue value = parse_value(0);
@@ -105,8 +109,14 @@ class JsonParser {
       return v;
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
+      const size_t start = pos_;
       v.kind = JsonValue::Kind::Int;
       v.integer = parse_integer();
+      if (numbers_ == JsonNumbers::Any && pos_ < text_.size() &&
+          (text_[pos_] == '.' || text_[pos_] == 'e' || text_[pos_] == 'E')) {
+        v.kind = JsonValue::Kind::Real;
+        v.real = parse_fraction_and_exponent(start);
+      }
       return v;
     }
     if (c == 't') { expect_word("true"); v.kind = JsonValue::Kind::Bool; v.boolean = true; return v; }
@@ -129,12 +139,35 @@ class JsonParser {
       value = value * 10 - digit;
       ++pos_;
     }
-    if (pos_ < text_.size() && (text_[pos_] == '.' || text_[pos_] == 'e' || text_[pos_] == 'E'))
+    if (numbers_ == JsonNumbers::IntegersOnly && pos_ < text_.size() &&
+        (text_[pos_] == '.' || text_[pos_] == 'e' || text_[pos_] == 'E'))
       fail("only integers are supported");
     if (!negative) {
       if (value == std::numeric_limits<int64_t>::min()) fail("integer out of the int64 range");
       value = -value;
     }
+    return value;
+  }
+
+  void skip_digits() {
+    if (pos_ >= text_.size() || text_[pos_] < '0' || text_[pos_] > '9') fail("expected a digit");
+    while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
+  }
+
+  // The rest of a number whose integer part (from `start`) has been read: JSON's
+  // grammar is checked here, so strtod sees only a valid number.
+  double parse_fraction_and_exponent(size_t start) {
+    if (text_[pos_] == '.') {
+      ++pos_;
+      skip_digits();
+    }
+    if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
+      ++pos_;
+      if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
+      skip_digits();
+    }
+    const double value = std::strtod(std::string(text_.substr(start, pos_ - start)).c_str(), nullptr);
+    if (!std::isfinite(value)) fail("number out of the double range");
     return value;
   }
 
@@ -231,12 +264,15 @@ class JsonParser {
 
   std::string_view text_;
   const std::string& what_;
+  JsonNumbers numbers_;
   size_t pos_ = 0;
 };
 
 }  // namespace
 
-JsonValue parse_json(std::string_view text, const std::string& what) { return JsonParser(text, what).parse_document(); }
+JsonValue parse_json(std::string_view text, const std::string& what, JsonNumbers numbers) {
+  return JsonParser(text, what, numbers).parse_document();
+}
 
 std::string json_quote(std::string_view s) {
   static const char* hex = "0123456789abcdef";

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <iostream>
 #include <new>
 #include <numeric>
@@ -62,12 +63,18 @@ class StageTimer {
         start_(std::chrono::steady_clock::now()) {
     g_stage = stage_;
   }
-  ~StageTimer() {
+  // The synchronisation is where an asynchronous CUDA fault of the stage shows:
+  // it is thrown from here (so that it reaches the stage's error message), except
+  // while another exception unwinds the scope, which then is the one reported
+  // (a second throw would terminate the process).
+  ~StageTimer() noexcept(false) {
+    if (std::uncaught_exceptions() > exceptions_at_start_) return;
     synchronize(device_);
     totals_[stage_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
 
  private:
+  const int exceptions_at_start_ = std::uncaught_exceptions();
   std::map<std::string, double>& totals_;
   std::string stage_;
   Device device_;
@@ -149,17 +156,15 @@ std::vector<uint8_t> mask_at(const std::string& mask_path, int size) {
   return out;
 }
 
-bool finite_sum(const Tensor& t) { return std::isfinite(sum(t).item()); }
-
 // The first non-finite quantity of a training step, checked before the
-// update (after the batch's features): the loss, then the gradients (one reduction over the flat buffer;
-// the parameter is named only when it fails). "" when all are finite.
+// update (after the batch's features): the loss, then the gradients and parameters (one fused check of the
+// flat buffers; the parameter is named only when it fails). "" when all are finite.
 std::string find_nonfinite(double loss, const DifferNetFlow& flow, const Adam& adam) {
   if (!std::isfinite(loss)) return "the loss";
-  if (finite_sum(adam.flat_gradients()) && finite_sum(adam.flat_parameters())) return "";
+  if (all_finite({adam.flat_gradients(), adam.flat_parameters()})) return "";
   for (const auto& [name, p] : flow.named_parameters()) {
-    if (!finite_sum(p)) return "parameter flow." + name;
-    if (p.has_grad() && !finite_sum(p.grad())) return "the gradient of flow." + name;
+    if (!all_finite({p})) return "parameter flow." + name;
+    if (p.has_grad() && !all_finite({p.grad()})) return "the gradient of flow." + name;
   }
   return "the gradients";
 }
@@ -244,6 +249,8 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
   auto& stages = result.stage_seconds;
   const Device device = o.resolved_device();
   kernels::set_allow_tf32(o.tf32);
+  kernels::set_cudnn_benchmark(o.cudnn_benchmark);
+  kernels::set_log_conv_algorithms(o.profile);
   const std::string set_name = [&] {
     std::string s;
     for (const auto& c : categories) s += (s.empty() ? "" : "+") + c;
@@ -402,7 +409,7 @@ ExperimentResult run_experiment_unguarded(const TrainOptions& o, const std::vect
       std::string fault;
       {
         StageTimer t(stages, "flow", device);
-        if (!finite_sum(feats)) {
+        if (!all_finite({feats})) {
           fault = "the batch's features";
           loss = NAN;
         } else {

@@ -79,11 +79,8 @@ static void check_no_message_placeholders(const std::string& text, const std::st
   }
 }
 
-bool parse_train_options(int argc, char** argv, TrainOptions& o) {
-  std::string config_file;
-  po::options_description general("General");
-  general.add_options()("help,h", "show this help")("config", po::value(&config_file),
-                                                     "read options from FILE (key = value lines; the command line wins)");
+// The options that a command line and a config file may set, bound to `o`.
+static po::options_description describe_train_options(TrainOptions& o) {
   po::options_description opts("DifferNet options (defaults are the paper's)");
   opts.add_options()
       ("data", po::value(&o.data_dir)->required(), "MVTec-layout folder: DATA/<category>/{train,test,ground_truth}")
@@ -123,9 +120,28 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o) {
       ("resume", po::bool_switch(&o.resume), "continue from OUT/checkpoint.safetensors")
       ("stop-after-steps", po::value(&o.stop_after_steps)->default_value(0),
        "stop after N training steps of this invocation, writing the checkpoint as SIGINT does (continue with --resume)")
-      ("profile", po::bool_switch(&o.profile), "print a per-stage time table at the end")
+      ("profile", po::bool_switch(&o.profile), "print a per-stage time table at the end (and, on the GPU, the cuDNN algorithms chosen)")
       ("tf32", po::bool_switch(&o.tf32), "GPU: let cuBLAS and cuDNN use TF32 tensor cores (faster, ~1e-3 relative error; default FP32)")
+      ("cudnn-benchmark", po::bool_switch(&o.cudnn_benchmark),
+       "GPU: let cuDNN pick the fastest convolution algorithm, non-deterministic ones included (default: deterministic ones only)")
       ("note", po::value(&o.note), "a line shown at the top of report.html");
+  return opts;
+}
+
+std::vector<std::string> train_option_names() {
+  TrainOptions scratch;
+  const po::options_description opts = describe_train_options(scratch);
+  std::vector<std::string> names;
+  for (const auto& option : opts.options()) names.push_back(option->long_name());
+  return names;
+}
+
+bool parse_train_options(int argc, char** argv, TrainOptions& o) {
+  std::string config_file;
+  po::options_description general("General");
+  general.add_options()("help,h", "show this help")("config", po::value(&config_file),
+                                                     "read options from FILE (key = value lines; the command line wins)");
+  const po::options_description opts = describe_train_options(o);
   po::options_description all;
   all.add(general).add(opts);
   po::variables_map vm;

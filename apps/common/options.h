@@ -47,6 +47,7 @@ struct TrainOptions {
   int stop_after_steps = 0;  // > 0: stop as an interruption would after this many steps (split a long run)
   bool profile = false;
   bool tf32 = false;  // allow TF32 tensor cores in cuBLAS and cuDNN (GPU)
+  bool cudnn_benchmark = false;  // any cuDNN algorithm, non-deterministic ones included (GPU)
   std::string note;  // printed in the report (e.g. "shortened CPU schedule")
   std::string on_nonfinite = "stop";  // a non-finite loss or gradient: stop, or skip the batch (with a warning)
   // For tests: called with each training batch's features and the global step
@@ -60,6 +61,9 @@ struct TrainOptions {
 // Parses the command line (and --config FILE). Returns false when --help was shown.
 // Throws differnet::Error naming the flag for a bad value.
 bool parse_train_options(int argc, char** argv, TrainOptions& options);
+
+// The long names of the options above (without "--"): the keys a --config file may hold.
+std::vector<std::string> train_option_names();
 
 // Checks ranges and combinations; throws differnet::Error naming the flag.
 void validate(const TrainOptions& options);

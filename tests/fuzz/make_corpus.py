@@ -168,6 +168,20 @@ def config_seeds():
     write("train_config", "switches.cfg", "data = d\ncategory = c\nresume = true\nprofile = 1\ntf32 = yes\n")
 
 
+def sweep_seeds():
+    # differnet_sweep's grid files and manifest.json (tests/fuzz/fuzz_sweep_grid.cpp reads each input as both).
+    write("sweep_grid", "variants.cfg", "\n".join([
+        "# a grid", "data = d", "category = a, b+c", "seed = 0,1", "hidden = 64",
+        "[A]  # a variant", "scales = 1", "paper.a = 84.5", "paper.mean = 84.4",
+        "[B]", "test-transforms = 1, 4", ""]))
+    write("sweep_grid", "bad_keys.cfg", "data = d\ncategory = all\nout = x\nhiden = 3\nseed = ,\n[A\npaper.z = 101\n")
+    write("sweep_grid", "manifest.json", "\n".join([
+        '{"format": "differnet-sweep-manifest-1", "grid": "/g.cfg", "rows": ["a"], "columns": ["A"],',
+        ' "paper": [{"row": "a", "column": "A", "auroc": 84.4}, {"row": "mean", "column": "A", "auroc": 9e1}],',
+        ' "runs": [{"id": 0, "dir": "runs/0000", "row": "a", "column": "A", "seed": "0",',
+        '           "options": {"data": "/d", "category": "a", "lr": "2e-4"}}]}', ""]))
+
+
 if __name__ == "__main__":
     if CORPUS.exists():
         shutil.rmtree(CORPUS)
@@ -176,5 +190,6 @@ if __name__ == "__main__":
     image_seeds()
     dataset_seeds()
     config_seeds()
+    sweep_seeds()
     total = sum(p.stat().st_size for p in CORPUS.rglob("*") if p.is_file())
     print(f"wrote {sum(1 for p in CORPUS.rglob('*') if p.is_file())} seeds, {total} bytes, into {CORPUS}")
