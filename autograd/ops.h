@@ -65,6 +65,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const std::vector<int64_t>& in
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 // x @ weight^T + bias, x [batch, in], weight [out, in], bias [out] (may be undefined): torch.nn.functional.linear.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+// relu(linear(x, weight, bias)) in one op: on the CPU bias and ReLU run in the
+// GEMM's epilogue (y written once); the backward masks the gradient by y > 0.
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 // ---- resampling (ops_resize.cpp) ----
 // x [N, C, H, W] -> [N, C, out_h, out_w], nearest neighbour as F.interpolate(mode="nearest").

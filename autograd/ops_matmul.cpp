@@ -2,22 +2,33 @@
 #include "autograd/dispatch.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "kernels/sgemm_avx512.h"
 
 namespace differnet {
 namespace {
 
-// c = alpha * op(a) @ op(b) + beta * c, row-major, on the tensors' device.
+// c = op(a) @ op(b) (+ c when accumulate), then the epilogue (CPU float32
+// only: + bias per column, ReLU), on the tensors' device. CPU float32 runs
+// kernels::cpu::gemm_parallel (OpenMP's threads: our AVX-512 GEMM or the BLAS
+// on column chunks), float64 the BLAS.
 void gemm(const char* name, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const Tensor& a, const Tensor& b,
-          double beta, Tensor& c) {
+          bool accumulate, Tensor& c, const kernels::cpu::GemmEpilogue* epilogue = nullptr) {
   if (a.device() == Device::CPU) {
+    if (a.dtype() == DType::Float32) {
+      kernels::cpu::gemm_parallel(ta, tb, m, n, k, a.data<float>(), ta ? m : k, b.data<float>(), tb ? k : n,
+                                  c.data<float>(), n, accumulate, epilogue);
+      return;
+    }
+    DIFFERNET_CHECK(!epilogue, name, ": no fused epilogue on this path");
     detail::dispatch_floating(name, a, [&](auto tag) {
       using T = decltype(tag);
-      kernels::cpu::gemm<T>(ta, tb, m, n, k, T(1), a.data<T>(), b.data<T>(), T(beta), c.data<T>());
+      kernels::cpu::gemm<T>(ta, tb, m, n, k, T(1), a.data<T>(), b.data<T>(), T(accumulate ? 1 : 0), c.data<T>());
     });
   } else {
+    DIFFERNET_CHECK(!epilogue, name, ": no fused epilogue on this path");
     detail::check_cuda_float32(name, a);
-    DIFFERNET_ON_CUDA(kernels::cuda::gemm(ta, tb, m, n, k, 1.f, a.data<float>(), b.data<float>(), float(beta),
-                                          c.data<float>()));
+    DIFFERNET_ON_CUDA(kernels::cuda::gemm(ta, tb, m, n, k, 1.f, a.data<float>(), b.data<float>(),
+                                          accumulate ? 1.f : 0.f, c.data<float>()));
   }
 }
 
@@ -39,7 +50,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   DIFFERNET_CHECK(k == kb, "matmul: inner sizes differ: ", a.describe(), (ta ? " (transposed)" : ""), " @ ",
                   b.describe(), (tb ? " (transposed)" : ""));
   Tensor c = Tensor::empty({m, n}, a.dtype(), a.device());
-  gemm("matmul", ta, tb, m, n, k, a, b, 0.0, c);
+  gemm("matmul", ta, tb, m, n, k, a, b, false, c);
   const Tensor a_saved = a.detach(), b_saved = b.detach();
   record("matmul", {a, b}, {&c}, [=](const std::vector<Tensor>& g, const std::vector<bool>& needs) -> std::vector<Tensor> {
     if (!g[0].defined()) return {Tensor(), Tensor()};
@@ -52,54 +63,101 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return c;
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check_matrices("linear", x, weight);
-  DIFFERNET_CHECK(x.size(1) == weight.size(1), "linear: input ", x.describe(), " has ", x.size(1),
+namespace {
+
+// x W^T + b, then max(0, .) with relu: linear and linear_relu.
+Tensor linear_op(const char* name, const Tensor& x, const Tensor& weight, const Tensor& bias, bool relu) {
+  check_matrices(name, x, weight);
+  DIFFERNET_CHECK(x.size(1) == weight.size(1), name, ": input ", x.describe(), " has ", x.size(1),
                   " features but weight ", weight.describe(), " expects ", weight.size(1));
   const int64_t batch = x.size(0), in = x.size(1), out = weight.size(0);
-  Tensor y = Tensor::empty({batch, out}, x.dtype(), x.device());
   if (bias.defined()) {
-    check_same_device("linear", x, bias);
-    check_same_dtype("linear", x, bias);
-    DIFFERNET_CHECK(bias.shape() == Shape{out}, "linear: bias ", bias.describe(), " does not match weight ",
+    check_same_device(name, x, bias);
+    check_same_dtype(name, x, bias);
+    DIFFERNET_CHECK(bias.shape() == Shape{out}, name, ": bias ", bias.describe(), " does not match weight ",
                     weight.describe());
-    // y = bias broadcast over rows, then y += x W^T in the GEMM (beta = 1).
-    y.fill_(0.0);
-    if (x.device() == Device::CPU) {
-      detail::dispatch_floating("linear", x, [&](auto tag) {
-        using T = decltype(tag);
-        kernels::cpu::add_row_vector<T>(y.data<T>(), bias.data<T>(), batch, out);
-      });
-    } else {
-      DIFFERNET_ON_CUDA(kernels::cuda::add_row_vector(y.data<float>(), bias.data<float>(), batch, out));
-    }
-    gemm("linear", false, true, batch, out, in, x, weight, 1.0, y);
-  } else {
-    gemm("linear", false, true, batch, out, in, x, weight, 0.0, y);
   }
-  const Tensor x_saved = x.detach(), w_saved = weight.detach();
+  Tensor y = Tensor::empty({batch, out}, x.dtype(), x.device());
+  if (x.device() == Device::CPU && x.dtype() == DType::Float32) {
+    // Bias and ReLU in the GEMM's epilogue: y is written once (or, on the
+    // BLAS, finished chunk by chunk while in cache).
+    kernels::cpu::GemmEpilogue epilogue;
+    epilogue.bias = bias.defined() ? bias.data<float>() : nullptr;
+    epilogue.relu = relu;
+    gemm(name, false, true, batch, out, in, x, weight, false, y, &epilogue);
+  } else {
+    if (bias.defined()) {  // y = bias broadcast over rows, then y += x W^T in the GEMM
+      y.fill_(0.0);
+      if (x.device() == Device::CPU) {
+        detail::dispatch_floating(name, x, [&](auto tag) {
+          using T = decltype(tag);
+          kernels::cpu::add_row_vector<T>(y.data<T>(), bias.data<T>(), batch, out);
+        });
+      } else {
+        DIFFERNET_ON_CUDA(kernels::cuda::add_row_vector(y.data<float>(), bias.data<float>(), batch, out));
+      }
+    }
+    gemm(name, false, true, batch, out, in, x, weight, bias.defined(), y);
+    if (relu) {  // in place
+      if (x.device() == Device::CPU) {
+        detail::dispatch_floating(name, x, [&](auto tag) {
+          using T = decltype(tag);
+          kernels::cpu::unary<T>(kernels::UnaryOp::Relu, y.data<T>(), y.data<T>(), y.numel(), T(0));
+        });
+      } else {
+        DIFFERNET_ON_CUDA(
+            kernels::cuda::unary(kernels::UnaryOp::Relu, y.data<float>(), y.data<float>(), y.numel(), 0.f));
+      }
+    }
+  }
+  const Tensor x_saved = x.detach(), w_saved = weight.detach(), y_saved = relu ? y.detach() : Tensor();
   const Tensor weight_leaf = weight;  // the parameter itself: its gradient buffer may take the weight gradient
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
-  record("linear", inputs, {&y}, [=](const std::vector<Tensor>& g, const std::vector<bool>& needs) -> std::vector<Tensor> {
+  record(name, inputs, {&y}, [=](const std::vector<Tensor>& g, const std::vector<bool>& needs) -> std::vector<Tensor> {
     std::vector<Tensor> grads(needs.size());
     if (!g[0].defined()) return grads;
-    if (needs[0]) grads[0] = matmul(g[0], w_saved);  // [batch, out] @ [out, in]
-    if (needs[1]) {                                  // [out, batch] @ [batch, in]
+    Tensor gy = g[0];
+    if (relu) {  // the gradient before the ReLU: zero where y = 0 (y > 0 exactly where the sum was)
+      gy = Tensor::empty(g[0].shape(), g[0].dtype(), g[0].device());
+      if (gy.device() == Device::CPU) {
+        detail::dispatch_floating(name, gy, [&](auto tag) {
+          using T = decltype(tag);
+          kernels::cpu::unary_backward<T>(kernels::UnaryOp::Relu, y_saved.data<T>(), y_saved.data<T>(),
+                                          g[0].data<T>(), gy.data<T>(), gy.numel(), T(0));
+        });
+      } else {
+        DIFFERNET_ON_CUDA(kernels::cuda::unary_backward(kernels::UnaryOp::Relu, y_saved.data<float>(),
+                                                        y_saved.data<float>(), g[0].data<float>(),
+                                                        gy.data<float>(), gy.numel(), 0.f));
+      }
+    }
+    if (needs[0]) grads[0] = matmul(gy, w_saved);  // [batch, out] @ [out, in]
+    if (needs[1]) {                                // [out, batch] @ [batch, in]
       // A leaf weight that already has a gradient buffer (Adam's flat one) gets
       // g^T x added in the GEMM itself (beta = 1): no temporary, no extra pass.
       // That is exactly the engine's accumulation, done in place.
-      if (weight_leaf.is_leaf() && weight_leaf.has_grad() && weight_leaf.grad().dtype() == g[0].dtype()) {
+      if (weight_leaf.is_leaf() && weight_leaf.has_grad() && weight_leaf.grad().dtype() == gy.dtype()) {
         Tensor wgrad = weight_leaf.grad();
-        gemm("linear backward", true, false, out, in, batch, g[0], x_saved, 1.0, wgrad);
+        gemm(name, true, false, out, in, batch, gy, x_saved, true, wgrad);
       } else {
-        grads[1] = matmul(g[0], x_saved, true, false);
+        grads[1] = matmul(gy, x_saved, true, false);
       }
     }
-    if (needs.size() > 2 && needs[2]) grads[2] = sum(g[0], 0);      // [out]
+    if (needs.size() > 2 && needs[2]) grads[2] = sum(gy, 0);  // [out]
     return grads;
   });
   return y;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_op("linear", x, weight, bias, false);
+}
+
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_op("linear_relu", x, weight, bias, true);
 }
 
 }  // namespace differnet

@@ -15,14 +15,7 @@
 #include "layers/feature_extractor.h"
 
 namespace differnet::bench {
-namespace {
 
-int64_t backbone_batch(const BenchState& state) {
-  if (const char* env = std::getenv("DIFFERNET_BENCH_BACKBONE_BATCH")) return std::max(1L, std::atol(env));
-  return state.quick() ? 2 : 96;
-}
-
-// Multiply-adds x 2 of AlexNet's five convolutions for one square input.
 double alexnet_conv_flops(int64_t size) {
   struct Layer { int64_t in, out, k, s, p; bool pool_after; };
   const Layer layers[] = {{3, 64, 11, 4, 2, true}, {64, 192, 5, 1, 2, true}, {192, 384, 3, 1, 1, false},
@@ -36,6 +29,19 @@ double alexnet_conv_flops(int64_t size) {
   return flops;
 }
 
+double feature_flops(const FeatureExtractor& extractor) {
+  double flops = 0;
+  for (int64_t s : extractor.scale_sizes()) flops += alexnet_conv_flops(s);
+  return flops;
+}
+
+namespace {
+
+int64_t backbone_batch(const BenchState& state) {
+  if (const char* env = std::getenv("DIFFERNET_BENCH_BACKBONE_BATCH")) return std::max(1L, std::atol(env));
+  return state.quick() ? 2 : 96;
+}
+
 void alexnet_three_scales(BenchState& state, bool input_gradient) {
   const int64_t batch = backbone_batch(state), size = 448;
   const FeatureExtractor extractor(make_backbone("alexnet", 0, DType::Float32, state.device()), size, 3);
@@ -44,10 +50,10 @@ void alexnet_three_scales(BenchState& state, bool input_gradient) {
   const Tensor w = randn({batch, extractor.feature_dim()}, gen, DType::Float32, state.device());
   state.set("batch", double(batch));
   state.set("image_size", double(size));
-  double flops = 0;
-  for (int64_t s : extractor.scale_sizes()) flops += alexnet_conv_flops(s);
   // The input gradient costs one more pass of the same size (no weight gradients).
-  state.set_flops(double(batch) * flops * (input_gradient ? 2.0 : 1.0));
+  const double flops = double(batch) * feature_flops(extractor) * (input_gradient ? 2.0 : 1.0);
+  state.set_flops(flops);
+  state.set_floor(flops, 0);
   if (input_gradient) {
     x.set_requires_grad(true);
     state.measure([&] { sum(mul(extractor.forward(x), w)).backward(); });
@@ -82,6 +88,7 @@ void alexnet_layer(BenchState& state, int index, bool input_gradient) {
   state.set("layer", double(index + 1));
   const double flops = 2.0 * double(batch * l.out * l.in * l.k * l.k * o * o);
   state.set_flops(flops * (input_gradient ? 2.0 : 1.0));
+  state.set_floor(flops * (input_gradient ? 2.0 : 1.0), 0);
   if (input_gradient) {
     x.set_requires_grad(true);
     state.measure([&] { conv2d_relu(x, w, b, l.s, l.p).backward(gy); });

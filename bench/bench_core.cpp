@@ -2,6 +2,7 @@
 // 172 million parameters, whole-tensor reductions over as many, and the CPU
 // GEMMs of a convolution.
 #include <cblas.h>
+#include <omp.h>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -28,6 +29,7 @@ DIFFERNET_BENCHMARK(linear_fwd_bwd) {
   state.set("in_features", double(in));
   state.set("out_features", double(out));
   state.set_flops(3.0 * 2.0 * double(batch) * double(in) * double(out));
+  state.set_floor(3.0 * 2.0 * double(batch) * double(in) * double(out), 0);
   state.measure([&] { sum(linear(x, w, b)).backward(); });
 }
 
@@ -44,6 +46,7 @@ DIFFERNET_BENCHMARK(adam_step) {
   p.grad().copy_(g);
   state.set("parameters", double(n));
   state.set_bytes(7.0 * 4.0 * double(n));
+  state.set_floor(0, 7.0 * 4.0 * double(n));
   state.measure([&] { adam.step(); });
 }
 
@@ -76,7 +79,7 @@ DIFFERNET_BENCHMARK(all_finite_flow) {
 // im2col [1600 x 3025]; bwd: weight^T [1600 x 192] x gradient [192 x 3025].
 void conv_gemm(BenchState& state, bool fast, bool backward) {
   if (state.device() != Device::CPU) return;  // a CPU kernel: no row on other devices
-  DIFFERNET_CHECK(!fast || kernels::cpu::fast_gemm_supported(), "no AVX-512F on this CPU");
+  DIFFERNET_CHECK(!fast || kernels::cpu::avx512_supported(), "no AVX-512F on this CPU");
   const int64_t m = backward ? 1600 : 192, n = 3025, k = backward ? 192 : 1600;
   Generator gen(3);
   const Tensor a = randn({backward ? k : m, backward ? m : k}, gen, DType::Float32, Device::CPU);
@@ -86,16 +89,18 @@ void conv_gemm(BenchState& state, bool fast, bool backward) {
   state.set("n", double(n));
   state.set("k", double(k));
   state.set_flops(2.0 * double(m * n * k));
-  const int saved = openblas_get_num_threads();
+  const int saved = openblas_get_num_threads(), saved_omp = omp_get_max_threads();
   openblas_set_num_threads(1);
+  omp_set_num_threads(1);
   state.measure([&] {
     if (fast)
-      kernels::cpu::gemm_nn_fast(backward, m, n, k, a.data<float>(), backward ? m : k, b.data<float>(), n,
-                                 c.data<float>(), n, false);
+      kernels::cpu::gemm_fast(backward, false, m, n, k, a.data<float>(), backward ? m : k, b.data<float>(), n,
+                              c.data<float>(), n, false);
     else
       kernels::cpu::gemm<float>(backward, false, m, n, k, 1.0f, a.data<float>(), b.data<float>(), 0.0f, c.data<float>());
   });
   openblas_set_num_threads(saved);
+  omp_set_num_threads(saved_omp);
 }
 
 DIFFERNET_BENCHMARK(sgemm_conv2_fwd_blas) { conv_gemm(state, false, false); }

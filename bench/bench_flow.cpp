@@ -3,6 +3,9 @@
 // (96 samples, 768 features: half 384); and one full training step of the
 // paper's flow (forward, NLL, backward, Adam). bench/torch_baseline.py times
 // the same training step in PyTorch under the same name.
+#include <algorithm>
+#include <cstdlib>
+
 #include "autograd/ops.h"
 #include "autograd/random.h"
 #include "bench/bench.h"
@@ -11,6 +14,14 @@
 #include "layers/adam.h"
 
 namespace differnet::bench {
+
+double linear_weights(const Module& flow) {
+  double weights = 0;
+  for (const Tensor& p : flow.parameters())
+    if (p.dim() == 2) weights += double(p.numel());
+  return weights;
+}
+
 namespace {
 
 constexpr int64_t kBatch = 96;
@@ -40,21 +51,24 @@ DIFFERNET_BENCHMARK(coupling_fused_fwd_bwd) { coupling_benchmark(state, &couplin
 DIFFERNET_BENCHMARK(coupling_unfused_fwd_bwd) { coupling_benchmark(state, &coupling_affine_unfused); }
 
 // One training step of the paper's flow (8 blocks, 768 features, hidden 2048:
-// 172M parameters) at batch 96, with DifferNet's Adam settings. --quick: hidden 256.
+// 172M parameters) at batch 96, with DifferNet's Adam settings. --quick: hidden 256;
+// DIFFERNET_BENCH_FLOW_HIDDEN=N picks another width (the CPU demo's is 512).
 DIFFERNET_BENCHMARK(flow_train_step) {
   FlowConfig config;
   if (state.quick()) config.hidden = 256;
+  if (const char* env = std::getenv("DIFFERNET_BENCH_FLOW_HIDDEN")) config.hidden = std::max(1L, std::atol(env));
   DifferNetFlow flow(config, DType::Float32, state.device());
   Adam adam(flow.parameters(), AdamOptions::differnet());
   Generator gen(1);
   const Tensor y = randn({kBatch, config.dims}, gen, DType::Float32, state.device());
-  double weights = 0;
-  for (const Tensor& p : flow.parameters())
-    if (p.dim() == 2) weights += double(p.numel());
+  const double weights = linear_weights(flow);
   state.set("batch", double(kBatch));
   state.set("parameters", double(adam.num_elements()));
   state.set("hidden", double(config.hidden));
   state.set_flops(6.0 * kBatch * weights);  // forward GEMM + two backward GEMMs per Linear
+  // Floor: the GEMMs at the FMA peak plus Adam's 7 x 4 bytes per parameter at
+  // the streaming bandwidth (docs/performance.md counts both).
+  state.set_floor(6.0 * kBatch * weights, 28.0 * double(adam.num_elements()));
   state.measure([&] {
     adam.zero_grad();
     const FlowOutput out = flow.forward(y);

@@ -54,6 +54,12 @@ DIFFERNET_BENCHMARK(train_epoch) {
   state.set("batch", batch * transforms);
   state.set("image_size", double(c.image_size));
   state.set("hidden", double(c.hidden));
+  // Floor: the features of every image-transform, the flow's GEMMs (6 x rows
+  // x weights) and one Adam pass (7 x 4 bytes per parameter) per batch.
+  const int steps = (images + batch - 1) / batch;
+  state.set_floor(double(images) * transforms * feature_flops(model.extractor()) +
+                      6.0 * double(images) * transforms * linear_weights(model.flow()),
+                  28.0 * double(adam.num_elements()) * steps);
   state.set_repeats(1);
   state.measure([&] {
     for (int start = 0; start < images; start += batch) {
@@ -79,6 +85,10 @@ DIFFERNET_BENCHMARK(evaluation) {
   state.set("images", images);
   state.set("transforms", transforms);
   state.set("image_size", double(c.image_size));
+  // Floor: the features of every image-transform and the flow's forward GEMMs.
+  state.set_floor(double(images) * transforms *
+                      (feature_flops(model.extractor()) + 2.0 * linear_weights(model.flow())),
+                  0);
   state.set_repeats(1);
   double seconds = 0;
   state.measure([&] {

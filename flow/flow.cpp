@@ -39,10 +39,8 @@ Subnet::Subnet(int64_t in, int64_t hidden, int64_t out, Generator& gen, DType dt
 
 Tensor Subnet::forward(const Tensor& x) const {
   Tensor h = x;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    h = layers_[i]->forward(h);
-    if (i + 1 < layers_.size()) h = relu(h);
-  }
+  for (size_t i = 0; i < layers_.size(); ++i)
+    h = i + 1 < layers_.size() ? layers_[i]->forward_relu(h) : layers_[i]->forward(h);  // ReLU fused into the Linear
   return h;
 }
 

@@ -14,8 +14,8 @@
 // Refinements, each measured (docs/backbones.md): strided layers read
 // phase-split input rows (phase_split), shallow layers with a small weight run
 // im2col + GEMM in L2-sized blocks of output rows (cache_blocked_forward), bias
-// and ReLU are applied in the copy-out, and DIFFERNET_FAST_GEMM=1 swaps the
-// BLAS for kernels/sgemm_avx512.h (conv_gemm).
+// and ReLU are applied in the copy-out, and where the BLAS runs no AVX-512
+// kernels on an AVX-512 CPU kernels/sgemm_avx512.h replaces it (conv_gemm).
 #include <cblas.h>
 #include <omp.h>
 
@@ -47,22 +47,6 @@ int64_t images_per_chunk(const Conv2dGeometry& g, size_t elem) {
   if (g.batch >= threads) chunk = std::min(chunk, (g.batch + threads - 1) / threads);
   return std::max<int64_t>(1, std::min(chunk, g.batch));
 }
-
-// OpenBLAS runs single-threaded in this scope (its threads would compete with OpenMP's).
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
-    if (saved_ != 1) openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (saved_ != 1) openblas_set_num_threads(saved_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int saved_;
-};
 
 // Calls work(first, count, thread) for every chunk: in parallel, one chunk per
 // OpenMP thread at a time (static schedule: the same split every call), when
@@ -225,30 +209,22 @@ void gather_chunk(const Conv2dGeometry& g, const T* gy, int64_t first, int64_t c
       std::memcpy(mat + co * ld + i * plane, gy + ((first + i) * g.out_channels + co) * plane, sizeof(T) * size_t(plane));
 }
 
-// C [m x n] = op(A) B with B [k x n] and C dense (row strides n); op(A) is the
+// C [m x n] = op(A) B with B [k x n] dense and C of row stride ldc; op(A) is the
 // weight [m x k], or with trans_a its transpose (the weight stored [k x m]).
-// With DIFFERNET_FAST_GEMM=1, float32 on an AVX-512 CPU takes our GEMM
-// (kernels/sgemm_avx512.h, not the default: see there why): one call
+// Float32 takes our AVX-512 GEMM where fast_gemm_enabled() (kernels/sgemm_avx512.h:
+// the BLAS runs no AVX-512 kernels, or DIFFERNET_FAST_GEMM=1): one call
 // per thread inside for_each_chunk's parallel loop, or, called outside a
 // parallel region, the columns split among the threads in multiples of 32.
 // Everything else goes to the CPU BLAS.
 template <class T>
-void conv_gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c) {
+void conv_gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c, int64_t ldc) {
   if constexpr (std::is_same_v<T, float>) {
     if (fast_gemm_enabled()) {
-      const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-      if (threads == 1 || n < 64 * threads) {
-        gemm_nn_fast(trans_a, m, n, k, a, trans_a ? m : k, b, n, c, n, false);
-        return;
-      }
-      const int64_t step = ((n + threads - 1) / threads + 31) / 32 * 32;
-#pragma omp parallel for schedule(static, 1)
-      for (int64_t j = 0; j < n; j += step)
-        gemm_nn_fast(trans_a, m, std::min(step, n - j), k, a, trans_a ? m : k, b + j, n, c + j, n, false);
+      gemm_fast(trans_a, false, m, n, k, a, trans_a ? m : k, b, n, c, ldc, false);
       return;
     }
   }
-  gemm<T>(trans_a, false, m, n, k, T(1), a, b, T(0), c);
+  gemm_strided<T>(trans_a, false, m, n, k, T(1), a, trans_a ? m : k, b, n, T(0), c, ldc);
 }
 
 // A shallow GEMM with a small weight and a wide column matrix -- AlexNet's
@@ -293,11 +269,10 @@ void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias,
         const int64_t end = std::min(g.out_h, oh + block_rows), width = (end - oh) * g.out_w;
         T* block = scratch<T>(0, rows * width);
         im2col_rows(g, planes, 1, block, width, oh, end);
-        gemm_strided<T>(false, false, g.out_channels, width, rows, T(1), weight, rows, block, width, T(0),
-                        out + oh * g.out_w, plane);
+        conv_gemm<T>(false, g.out_channels, width, rows, weight, block, out + oh * g.out_w, plane);
       }
     } else {
-      conv_gemm<T>(false, g.out_channels, ld, rows, weight, image_columns(g, x, first, count, rows, ld), out);
+      conv_gemm<T>(false, g.out_channels, ld, rows, weight, image_columns(g, x, first, count, rows, ld), out, ld);
     }
 #pragma omp parallel for collapse(2) if (count * g.out_channels * plane > kParallelGrain)
     for (int64_t i = 0; i < count; ++i)
@@ -327,11 +302,11 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* weight
     }
     // column gradient = weight^T [rows, out_channels] @ gy [out_channels, ld]
     if (g.pointwise() && count == 1) {
-      conv_gemm<T>(true, rows, ld, g.out_channels, weight, gmat, gx + first * g.in_channels * g.in_plane());
+      conv_gemm<T>(true, rows, ld, g.out_channels, weight, gmat, gx + first * g.in_channels * g.in_plane(), ld);
       return;
     }
     T* gcol = scratch<T>(0, rows * ld);
-    conv_gemm<T>(true, rows, ld, g.out_channels, weight, gmat, gcol);
+    conv_gemm<T>(true, rows, ld, g.out_channels, weight, gmat, gcol, ld);
     col2im(g, gcol, ld, first, count, gx);
   });
 }

@@ -13,10 +13,21 @@ Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, DType 
   bias_ = register_parameter("bias", rand_uniform({out_features}, -bound, bound, gen, dtype, device));
 }
 
+namespace {
+void check_input(const Linear& layer, const Tensor& x) {
+  DIFFERNET_CHECK(x.dim() == 2 && x.size(1) == layer.in_features(), "Linear(", layer.in_features(), " -> ",
+                  layer.out_features(), "): input ", x.describe(), " has the wrong width");
+}
+}  // namespace
+
 Tensor Linear::forward(const Tensor& x) const {
-  DIFFERNET_CHECK(x.dim() == 2 && x.size(1) == in_features(), "Linear(", in_features(), " -> ", out_features(),
-                  "): input ", x.describe(), " has the wrong width");
+  check_input(*this, x);
   return linear(x, weight_, bias_);
+}
+
+Tensor Linear::forward_relu(const Tensor& x) const {
+  check_input(*this, x);
+  return linear_relu(x, weight_, bias_);
 }
 
 }  // namespace differnet

@@ -11,6 +11,8 @@ class Linear : public Module {
   Linear(int64_t in_features, int64_t out_features, Generator& gen, DType dtype = DType::Float32,
          Device device = Device::CPU);
   Tensor forward(const Tensor& x) const;
+  // relu(forward(x)) as one op (linear_relu: ReLU fused into the GEMM on the CPU).
+  Tensor forward_relu(const Tensor& x) const;
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   int64_t in_features() const { return weight_.size(1); }

@@ -25,6 +25,8 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
   if grep -qw avx512bw /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
   elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
 fi
+# The same OpenMP wait policy as differnet's programs choose (blas_setup.h).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p runs/bench
 ours=runs/bench/differnet-$device.jsonl theirs=runs/bench/torch-$device.jsonl
 "$BUILD_DIR/apps/differnet_bench" --device "$device" --filter "$filter" --repeats "$repeats" $quick | tee "$ours"

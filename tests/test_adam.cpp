@@ -3,7 +3,10 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 
+#include <random>
+
 #include "autograd/ops.h"
+#include "kernels/kernels.h"
 #include "layers/adam.h"
 #include "test_support.h"
 
@@ -51,6 +54,44 @@ BOOST_AUTO_TEST_CASE(three_steps_against_the_pytorch_formulas) {
   }
   DIFFERNET_CHECK_CLOSE_VECTORS(values(p), ref, 1e-7, 1e-6);
   BOOST_CHECK_EQUAL(adam.steps(), 3);
+}
+
+// The CPU update (vectorised with AVX-512 where CPUID has it, split among the
+// threads) is the element formula kernels::adam_update, bit for bit: a length
+// that is neither a multiple of 16 nor of the thread count, above the size
+// at which the threads split it.
+BOOST_AUTO_TEST_CASE(cpu_update_equals_the_element_formula_bit_for_bit) {
+  const int64_t n = 100'003;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const size_t count = static_cast<size_t>(n);
+  std::vector<float> param(count), grad(count), avg(count), avg_sq(count);
+  for (size_t i = 0; i < size_t(n); ++i) {
+    param[i] = u(rng);
+    grad[i] = u(rng) * 0.1f;
+    avg[i] = u(rng) * 0.01f;
+    avg_sq[i] = std::fabs(u(rng)) * 1e-3f;
+  }
+  kernels::AdamParams a{};
+  a.lr = 2e-4f;
+  a.beta1 = 0.8f;
+  a.beta2 = 0.8f;
+  a.one_minus_beta1 = float(1.0 - 0.8);
+  a.one_minus_beta2 = float(1.0 - 0.8);
+  a.eps = 1e-4f;
+  a.weight_decay = 1e-5f;
+  a.bias_correction1 = float(1.0 - 0.8 * 0.8 * 0.8);
+  a.sqrt_bias_correction2 = float(std::sqrt(1.0 - 0.8 * 0.8 * 0.8));
+  std::vector<float> pr = param, mr = avg, vr = avg_sq;
+  for (size_t i = 0; i < size_t(n); ++i) kernels::adam_update(pr[i], grad[i], mr[i], vr[i], a);
+  kernels::cpu::adam_step(param.data(), grad.data(), avg.data(), avg_sq.data(), n, a);
+  for (size_t i = 0; i < size_t(n); ++i) {
+    BOOST_TEST_CONTEXT("element " << i) {
+      BOOST_REQUIRE_EQUAL(param[i], pr[i]);
+      BOOST_REQUIRE_EQUAL(avg[i], mr[i]);
+      BOOST_REQUIRE_EQUAL(avg_sq[i], vr[i]);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(parameters_live_in_one_flat_buffer) {

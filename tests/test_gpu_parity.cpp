@@ -145,6 +145,8 @@ BOOST_AUTO_TEST_CASE(matrix_products) {
                  {rand32({k, m}, 11), rand32({n, k}, 12)}, 1e-9);
     check_parity("linear", [](auto& v) { return linear(v[0], v[1], v[2]); },
                  {a, rand32({n, k}, 13), rand32({n}, 14)}, 1e-9);
+    check_parity("linear_relu", [](auto& v) { return linear_relu(v[0], v[1], v[2]); },
+                 {a, rand32({n, k}, 13), rand32({n}, 14)}, 1e-9);
   }
 }
 
