@@ -12,7 +12,7 @@
 #include <iostream>
 
 #include "apps/common/experiment.h"
-#include "apps/common/json.h"
+#include "weights/json.h"
 #include "apps/common/options.h"
 #include "apps/common/report.h"
 #include "apps/common/blas_setup.h"
@@ -22,6 +22,7 @@
 
 using namespace differnet;
 using namespace differnet::app;
+using differnet::weights::Json;
 
 namespace {
 
@@ -88,12 +89,12 @@ int main(int argc, char** argv) {
         j["image_auroc_last"] = r.auroc_last;
         j["image_auroc_max"] = r.auroc_max;
         j["pixel_auroc"] = r.pixel_auroc >= 0 ? Json(r.pixel_auroc) : Json();
-        rows.push(j);
+        rows.push_back(j);
         mean += r.auroc_last / double(table.size());
       }
       summary["results"] = rows;
       summary["mean_image_auroc_last"] = mean;
-      weights::write_file_atomically(options.out_dir + "/summary.json", summary.dump());
+      weights::write_file_atomically(options.out_dir + "/summary.json", weights::dump_json(summary));
       write_report_html(options.out_dir + "/report.html", combined);
     } else {
       const auto names = split_list(options.category, "--category");

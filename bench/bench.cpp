@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <sstream>
 
 #include "autograd/error.h"
 #include "kernels/kernels.h"
@@ -56,31 +55,23 @@ void BenchState::set_floor(double flops, double bytes) {
   peaks_before_ = measure_cpu_peaks();
 }
 
-namespace {
-std::string number(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::ostringstream os;
-  os.precision(6);
-  os << v;
-  return os.str();
-}
-}  // namespace
-
 std::string BenchState::json_line() const {
   std::vector<double> t = times_ms_;
   std::sort(t.begin(), t.end());
   const double median = t.empty() ? NAN : (t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]));
-  std::ostringstream os;
-  os << "{\"bench\": " << weights::json_quote(name_) << ", \"device\": \"" << device_name(device_)
-     << "\", \"impl\": \"differnet\", \"median_ms\": " << number(median)
-     << ", \"min_ms\": " << number(t.empty() ? NAN : t.front()) << ", \"repeats\": " << t.size();
-  for (const auto& [k, v] : numbers_) os << ", " << weights::json_quote(k) << ": " << number(v);
-  for (const auto& [k, v] : strings_) os << ", " << weights::json_quote(k) << ": " << weights::json_quote(v);
-  if (flops_ > 0) os << ", \"gflop_per_s\": " << number(flops_ / (median * 1e-3) / 1e9);
-  if (bytes_ > 0) os << ", \"gb_per_s\": " << number(bytes_ / (median * 1e-3) / 1e9);
-  if (floor_ms_ > 0) os << ", \"floor_ms\": " << number(floor_ms_) << ", \"floor_ratio\": " << number(median / floor_ms_);
-  os << "}";
-  return os.str();
+  weights::Json j = {{"bench", name_},   {"device", device_name(device_)},       {"impl", "differnet"},
+                     {"median_ms", median}, {"min_ms", t.empty() ? NAN : t.front()}, {"repeats", t.size()}};
+  for (const auto& [k, v] : numbers_) j[k] = v;
+  for (const auto& [k, v] : strings_) j[k] = v;
+  if (flops_ > 0) j["gflop_per_s"] = flops_ / (median * 1e-3) / 1e9;
+  if (bytes_ > 0) j["gb_per_s"] = bytes_ / (median * 1e-3) / 1e9;
+  if (floor_ms_ > 0) {
+    j["floor_ms"] = floor_ms_;
+    j["floor_ratio"] = median / floor_ms_;
+  }
+  std::string line = weights::dump_json(j, -1);  // NaN (nothing measured) as null
+  line.pop_back();                               // the newline: the caller ends the line
+  return line;
 }
 
 }  // namespace differnet::bench

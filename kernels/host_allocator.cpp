@@ -1,5 +1,7 @@
 #include "kernels/host_allocator.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -46,6 +48,23 @@ size_t limit_from_environment() {
   if (*end != '\0') throw Error(detail::concat("DIFFERNET_HOST_CACHE_MB: '", env, "' is not a whole number of MiB"));
   return size_t(mb) << 20;
 }
+
+// glibc's malloc, left to itself, keeps memory the program has freed: after the
+// first large block is freed it raises its mmap threshold (up to 32 MiB), so
+// later blocks of that size come from its heaps, where freed space stays
+// resident unless it is at the top; and each thread that allocates may get a
+// heap of its own. On the 200-image, 448 px CPU run that was 160 MB of the
+// peak resident set (docs/performance.md). Fixed settings turn that off: blocks
+// from 128 KiB on are mapped and unmapped (the large ones this cache reuses
+// anyway), freed heap tops go back at once, and at most two heaps.
+#ifdef __GLIBC__
+const bool kMallocTuned = [] {
+  mallopt(M_MMAP_THRESHOLD, 128 << 10);  // glibc's default, now fixed
+  mallopt(M_TRIM_THRESHOLD, 0);
+  mallopt(M_ARENA_MAX, 2);
+  return true;
+}();
+#endif
 
 struct Cache {
   std::mutex mutex;

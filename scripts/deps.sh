@@ -4,7 +4,7 @@
 
 # libboost-context-dev: the fibers of the SIMT emulator (DIFFERNET_CUDA=EMULATE, kernels/simt/).
 DIFFERNET_BUILD_PACKAGES=(cmake g++ make pkg-config libboost-test-dev libboost-program-options-dev
-  libpng-dev libturbojpeg0-dev libopenblas-dev libboost-context-dev)
+  libpng-dev libturbojpeg0-dev libopenblas-dev nlohmann-json3-dev libboost-context-dev)
 # For the tests only: a one-node Slurm cluster (tests/sweep_slurm.sh, label slurm).
 DIFFERNET_TEST_PACKAGES=(slurm-wlm munge)
 

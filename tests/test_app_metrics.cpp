@@ -4,13 +4,14 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 
-#include "apps/common/json.h"
 #include "apps/common/metrics.h"
 #include "apps/common/report.h"
 #include "autograd/error.h"
+#include "weights/json.h"
 
 using namespace differnet;
 using namespace differnet::app;
+using namespace differnet::weights;
 
 BOOST_AUTO_TEST_CASE(auroc_hand_cases) {
   // Perfect separation, perfect inversion.
@@ -58,12 +59,16 @@ BOOST_AUTO_TEST_CASE(json_output) {
   j["nan"] = NAN;
   j["n"] = 3;
   j["x"] = 0.25;
+  j["third"] = 0.1 + 0.2;  // needs 17 digits to read back
+  j["path"] = "bad\xff";   // a file name that is not UTF-8
   Json arr = Json::array();
-  arr.push(1);
-  arr.push(true);
-  j.set("list", arr);
-  const std::string s = j.dump(0);
-  BOOST_CHECK_EQUAL(s, "{\"name\": \"a \\\"quoted\\\"\\nline\",\"nan\": null,\"n\": 3,\"x\": 0.25,\"list\": [1,true]}\n");
+  arr.push_back(1);
+  arr.push_back(true);
+  j["list"] = arr;
+  const std::string s = dump_json(j, -1);
+  BOOST_CHECK_EQUAL(s, "{\"name\":\"a \\\"quoted\\\"\\nline\",\"nan\":null,\"n\":3,\"x\":0.25,"
+                       "\"third\":0.30000000000000004,\"path\":\"bad\xef\xbf\xbd\",\"list\":[1,true]}\n");
+  BOOST_TEST(parse_json(s, "t", JsonNumbers::Any)["third"].get<double>() == 0.1 + 0.2);
 }
 
 BOOST_AUTO_TEST_CASE(report_is_self_contained_html) {

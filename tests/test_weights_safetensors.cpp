@@ -48,31 +48,43 @@ fs::path temp_dir() {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(json_parses_what_headers_need) {
-  const JsonValue v = parse_json(R"( {"a": [1, -2, 9223372036854775807], "b\u00fc\ud83d\ude00": "x\n\"", "c": {"t": true, "n": null}} )", "t");
-  BOOST_TEST(v.members.size() == 3u);
-  BOOST_TEST(v.find("a")->elements[2].integer == INT64_MAX);
-  BOOST_TEST(v.members[1].first == "b\xc3\xbc\xf0\x9f\x98\x80");
-  BOOST_TEST(v.find("b\xc3\xbc\xf0\x9f\x98\x80")->text == "x\n\"");
-  BOOST_TEST(v.find("c")->find("t")->boolean);
-  BOOST_TEST(parse_json(json_quote("a\"b\\c\x01\n"), "t").text == "a\"b\\c\x01\n");
+  const Json v = parse_json(R"( {"a": [1, -2, 9223372036854775807], "b\u00fc\ud83d\ude00": "x\n\"", "c": {"t": true, "n": null}} )", "t");
+  BOOST_TEST(v.size() == 3u);
+  BOOST_TEST(v["a"][2].get<int64_t>() == INT64_MAX);
+  BOOST_TEST(v.items().begin().key() == "a");  // file order
+  BOOST_TEST(std::next(v.items().begin()).key() == "b\xc3\xbc\xf0\x9f\x98\x80");
+  BOOST_TEST(v["b\xc3\xbc\xf0\x9f\x98\x80"].get<std::string>() == "x\n\"");
+  BOOST_TEST(v["c"]["t"].get<bool>());
+  BOOST_TEST(parse_json(Json("a\"b\\c\x01\n").dump(), "t").get<std::string>() == "a\"b\\c\x01\n");
 }
 
 BOOST_AUTO_TEST_CASE(json_refuses_bad_and_hostile_text) {
-  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "{\"a\":1,\"a\":2}", "1.5", "1e3", "01", "9223372036854775808",
-                          "\"\\x\"", "\"\\ud800\"", "\"a\x01\"", "\"\xff\"", "\"\xc0\x80\"", "[1] x", "tru", "\"abc"})
+  // Syntax errors come with the byte offset.
+  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "01", "\"\\x\"", "\"\\ud800\"", "\"a\x01\"", "\"\xff\"",
+                          "\"\xc0\x80\"", "[1] x", "tru", "\"abc"})
     expect_error([&] { parse_json(bad, "bad.json"); }, "bad.json: bad JSON at byte");
-  expect_error([] { parse_json(std::string(100000, '['), "deep.json"); }, "nesting deeper than 64");
+  // The limits on top of the library.
+  expect_error([] { parse_json("{\"a\":1,\"a\":2}", "bad.json"); }, "bad.json: bad JSON: duplicate key \"a\"");
+  expect_error([] { parse_json("[{\"a\":{\"a\":1},\"a\":2}]", "bad.json"); }, "duplicate key \"a\"");
+  BOOST_TEST(parse_json("[{\"a\":{\"a\":1}},{\"a\":2}]", "t").size() == 2u);  // the same key in different objects
+  for (const char* bad : {"1.5", "1e3"})
+    expect_error([&] { parse_json(bad, "bad.json"); }, "bad.json: bad JSON: only integers are supported");
+  expect_error([] { parse_json("9223372036854775808", "bad.json"); }, "bad.json: bad JSON: integer out of the int64 range");
+  expect_error([] { parse_json(std::string(100000, '['), "deep.json"); }, "deep.json: bad JSON: nesting deeper than 64");
+  BOOST_TEST(parse_json(std::string(64, '[') + std::string(64, ']'), "t").is_array());
+  expect_error([] { parse_json(std::string(64, '[') + "1" + std::string(64, ']'), "deep.json"); }, "nesting deeper than 64");
 }
 
 BOOST_AUTO_TEST_CASE(json_reads_fractions_only_when_asked) {
-  const JsonValue v = parse_json("[0.8125, -1.5e-3, 2E+2, 7]", "t", JsonNumbers::Any);
-  BOOST_TEST(int(v.elements[0].kind) == int(JsonValue::Kind::Real));
-  BOOST_TEST(v.elements[0].number() == 0.8125);
-  BOOST_TEST(v.elements[1].number() == -1.5e-3);
-  BOOST_TEST(v.elements[2].number() == 200.0);
-  BOOST_TEST(int(v.elements[3].kind) == int(JsonValue::Kind::Int));
-  for (const char* bad : {"1.", ".5", "1e", "1e+", "1.e3", "-", "1e999", "01.5", "1.5.2"})
+  const Json v = parse_json("[0.8125, -1.5e-3, 2E+2, 7]", "t", JsonNumbers::Any);
+  BOOST_TEST(v[0].is_number_float());
+  BOOST_TEST(v[0].get<double>() == 0.8125);
+  BOOST_TEST(v[1].get<double>() == -1.5e-3);
+  BOOST_TEST(v[2].get<double>() == 200.0);
+  BOOST_TEST(v[3].is_number_integer());
+  for (const char* bad : {"1.", ".5", "1e", "1e+", "1.e3", "-", "01.5", "1.5.2"})
     expect_error([&] { parse_json(bad, "bad.json", JsonNumbers::Any); }, "bad.json: bad JSON at byte");
+  expect_error([] { parse_json("1e999", "bad.json", JsonNumbers::Any); }, "bad.json: bad JSON: number overflow");
 }
 
 BOOST_AUTO_TEST_CASE(round_trip_keeps_tensors_and_metadata) {

@@ -1,44 +1,35 @@
-// A small strict JSON reader for file headers (safetensors) and the programs'
-// own result files: objects, arrays, strings with escapes, integers,
-// true/false/null, and (only when asked for) numbers with fractions and
-// exponents. Hostile input gives differnet::Error, never a crash: nesting is
-// limited, every read is bounds-checked, strings must be valid UTF-8.
+// JSON through nlohmann-json (Debian nlohmann-json3-dev). parse_json adds the
+// limits that untrusted file headers need on top of the library's strict
+// RFC 8259 parser (which already refuses bad UTF-8, unpaired surrogates and
+// numbers out of the double range): nesting depth, duplicate keys, integers
+// only unless asked, integers within int64. Every failure is a differnet::Error
+// naming the file. Objects keep their keys in file (or insertion) order.
 #pragma once
-#include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace differnet::weights {
 
-struct JsonValue {
-  enum class Kind { Null, Bool, Int, Real, String, Array, Object };
-  Kind kind = Kind::Null;
-  bool boolean = false;
-  int64_t integer = 0;
-  double real = 0;                                        // Kind::Real (finite)
-  std::string text;                                       // Kind::String
-  std::vector<JsonValue> elements;                        // Kind::Array
-  std::vector<std::pair<std::string, JsonValue>> members;  // Kind::Object, in file order, keys unique
-
-  // The member called `key`, or nullptr (Kind::Object only).
-  const JsonValue* find(std::string_view key) const;
-  bool is_number() const { return kind == Kind::Int || kind == Kind::Real; }
-  double number() const { return kind == Kind::Real ? real : double(integer); }  // Int or Real
-};
-
-const char* json_kind_name(JsonValue::Kind kind);
+using Json = nlohmann::ordered_json;
 
 constexpr int kMaxJsonDepth = 64;
 
 enum class JsonNumbers { IntegersOnly, Any };
 
-// Parses the whole of `text`; errors name `what` (the file) and the byte offset.
-// IntegersOnly (file headers) refuses fractions and exponents; Any reads them as Kind::Real.
-JsonValue parse_json(std::string_view text, const std::string& what, JsonNumbers numbers = JsonNumbers::IntegersOnly);
+// Parses the whole of `text`; errors name `what` (the file) and, for syntax
+// errors, the byte offset. IntegersOnly (file headers) refuses fractions and
+// exponents; Any reads them as doubles.
+Json parse_json(std::string_view text, const std::string& what, JsonNumbers numbers = JsonNumbers::IntegersOnly);
 
-// `s` as a quoted JSON string, with the escapes JSON requires.
-std::string json_quote(std::string_view s);
+// "integer" (signed or unsigned), "number" (with a fraction), "string", ...: for error messages.
+const char* json_kind_name(Json::value_t kind);
+
+// The text of a file the programs write (results.json, tables): indented by
+// `indent` spaces (-1: one line), a final newline; doubles in the shortest form
+// that reads back to the same value, non-finite numbers as null, bytes that are
+// not UTF-8 (a path) replaced by U+FFFD rather than refused.
+std::string dump_json(const Json& value, int indent = 2);
 
 }  // namespace differnet::weights

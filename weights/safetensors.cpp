@@ -25,9 +25,10 @@ bool dtype_from_safetensors(const std::string& name, DType& dtype) {
   return false;
 }
 
-int64_t json_integer(const JsonValue& v, const std::string& what, const char* field) {
-  DIFFERNET_CHECK(v.kind == JsonValue::Kind::Int, what, ": ", field, " must hold integers, not ", json_kind_name(v.kind));
-  return v.integer;
+// parse_json has refused integers beyond int64.
+int64_t json_integer(const Json& v, const std::string& what, const char* field) {
+  DIFFERNET_CHECK(v.is_number_integer(), what, ": ", field, " must hold integers, not ", json_kind_name(v.type()));
+  return v.get<int64_t>();
 }
 
 struct Entry {
@@ -63,47 +64,48 @@ SafetensorsContents parse_safetensors(std::string_view bytes, const std::string&
                   bytes.size(), " bytes)");
   const std::string_view header = bytes.substr(8, header_len);
   DIFFERNET_CHECK(!header.empty() && header[0] == '{', what, ": the header is not a JSON object");
-  const JsonValue root = parse_json(header, what + " (safetensors header)");
-  DIFFERNET_CHECK(root.kind == JsonValue::Kind::Object, what, ": the header is not a JSON object");
+  const Json root = parse_json(header, what + " (safetensors header)");
+  DIFFERNET_CHECK(root.is_object(), what, ": the header is not a JSON object");
 
   const std::string_view data = bytes.substr(8 + header_len);
   SafetensorsContents contents;
   std::vector<Entry> entries;
-  for (const auto& [name, spec] : root.members) {
+  for (const auto& [name, spec] : root.items()) {
     if (name == "__metadata__") {
-      DIFFERNET_CHECK(spec.kind == JsonValue::Kind::Object, what, ": __metadata__ must be an object of strings");
-      for (const auto& [key, value] : spec.members) {
-        DIFFERNET_CHECK(value.kind == JsonValue::Kind::String, what, ": __metadata__ value \"", key, "\" is a ",
-                        json_kind_name(value.kind), ", not a string");
-        contents.metadata[key] = value.text;
+      DIFFERNET_CHECK(spec.is_object(), what, ": __metadata__ must be an object of strings");
+      for (const auto& [key, value] : spec.items()) {
+        DIFFERNET_CHECK(value.is_string(), what, ": __metadata__ value \"", key, "\" is a ",
+                        json_kind_name(value.type()), ", not a string");
+        contents.metadata[key] = value.get<std::string>();
       }
       continue;
     }
     const std::string where = what + ": tensor \"" + name + "\"";
-    DIFFERNET_CHECK(spec.kind == JsonValue::Kind::Object, where, " is described by a ", json_kind_name(spec.kind), ", not an object");
-    for (const auto& member : spec.members)
-      DIFFERNET_CHECK(member.first == "dtype" || member.first == "shape" || member.first == "data_offsets", where,
-                      ": unknown field \"", member.first, "\"");
-    const JsonValue* dtype = spec.find("dtype");
-    const JsonValue* shape = spec.find("shape");
-    const JsonValue* offsets = spec.find("data_offsets");
-    DIFFERNET_CHECK(dtype && shape && offsets, where, ": needs dtype, shape and data_offsets");
-    DIFFERNET_CHECK(dtype->kind == JsonValue::Kind::String, where, ": dtype must be a string");
+    DIFFERNET_CHECK(spec.is_object(), where, " is described by a ", json_kind_name(spec.type()), ", not an object");
+    for (const auto& member : spec.items())
+      DIFFERNET_CHECK(member.key() == "dtype" || member.key() == "shape" || member.key() == "data_offsets", where,
+                      ": unknown field \"", member.key(), "\"");
+    const auto dtype = spec.find("dtype");
+    const auto shape = spec.find("shape");
+    const auto offsets = spec.find("data_offsets");
+    DIFFERNET_CHECK(dtype != spec.end() && shape != spec.end() && offsets != spec.end(), where,
+                    ": needs dtype, shape and data_offsets");
+    DIFFERNET_CHECK(dtype->is_string(), where, ": dtype must be a string");
+    const std::string& dtype_text = dtype->get_ref<const std::string&>();
     Entry e;
     e.name = name;
-    DIFFERNET_CHECK(dtype_from_safetensors(dtype->text, e.tensor.dtype), where, ": unknown dtype \"", dtype->text, "\"");
-    DIFFERNET_CHECK(shape->kind == JsonValue::Kind::Array, where, ": shape must be an array");
-    for (const JsonValue& d : shape->elements) e.tensor.shape.push_back(json_integer(d, where, "shape"));
+    DIFFERNET_CHECK(dtype_from_safetensors(dtype_text, e.tensor.dtype), where, ": unknown dtype \"", dtype_text, "\"");
+    DIFFERNET_CHECK(shape->is_array(), where, ": shape must be an array");
+    for (const Json& d : *shape) e.tensor.shape.push_back(json_integer(d, where, "shape"));
     const int64_t numel = checked_numel(e.tensor.shape, where);
-    DIFFERNET_CHECK(offsets->kind == JsonValue::Kind::Array && offsets->elements.size() == 2, where,
-                    ": data_offsets must be [begin, end]");
-    const int64_t begin = json_integer(offsets->elements[0], where, "data_offsets");
-    const int64_t end = json_integer(offsets->elements[1], where, "data_offsets");
+    DIFFERNET_CHECK(offsets->is_array() && offsets->size() == 2, where, ": data_offsets must be [begin, end]");
+    const int64_t begin = json_integer((*offsets)[0], where, "data_offsets");
+    const int64_t end = json_integer((*offsets)[1], where, "data_offsets");
     DIFFERNET_CHECK(begin >= 0 && begin <= end && uint64_t(end) <= data.size(), where, ": data_offsets [", begin, ", ", end,
                     "] outside the ", data.size(), "-byte data section");
     const uint64_t itemsize = dtype_size(e.tensor.dtype);
     DIFFERNET_CHECK(uint64_t(numel) <= data.size() / itemsize && uint64_t(end - begin) == uint64_t(numel) * itemsize, where,
-                    ": ", end - begin, " bytes for shape ", shape_string(e.tensor.shape), " of ", dtype->text, " (",
+                    ": ", end - begin, " bytes for shape ", shape_string(e.tensor.shape), " of ", dtype_text, " (",
                     itemsize, " bytes each)");
     e.begin = uint64_t(begin);
     e.end = uint64_t(end);
@@ -146,15 +148,10 @@ struct HeaderEntry {
 };
 std::string header_of(const std::vector<HeaderEntry>& tensors, const Metadata& metadata, const std::string& what,
                       uint64_t& data_bytes) {
-  std::string header = "{";
+  Json json = Json::object();
   if (!metadata.empty()) {
-    header += "\"__metadata__\":{";
-    bool first = true;
-    for (const auto& [key, value] : metadata) {
-      header += (first ? "" : ",") + json_quote(key) + ":" + json_quote(value);
-      first = false;
-    }
-    header += "}";
+    Json& meta = json["__metadata__"] = Json::object();
+    for (const auto& [key, value] : metadata) meta[key] = value;
   }
   std::set<std::string> names;
   uint64_t offset = 0;
@@ -164,13 +161,15 @@ std::string header_of(const std::vector<HeaderEntry>& tensors, const Metadata& m
     const int64_t numel = checked_numel(t.shape, where);
     DIFFERNET_CHECK(t.bytes == uint64_t(numel) * dtype_size(t.dtype), where, ": ", t.bytes, " bytes for shape ",
                     shape_string(t.shape), " of ", dtype_name(t.dtype));
-    if (header.size() > 1) header += ",";
-    header += json_quote(t.name) + ":{\"dtype\":\"" + safetensors_dtype_name(t.dtype) + "\",\"shape\":[";
-    for (size_t i = 0; i < t.shape.size(); ++i) header += (i ? "," : "") + std::to_string(t.shape[i]);
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + t.bytes) + "]}";
+    json[t.name] = {{"dtype", safetensors_dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes}}};
     offset += t.bytes;
   }
-  header += "}";
+  std::string header;
+  try {
+    header = json.dump();
+  } catch (const Json::type_error&) {  // 316: a string that is not UTF-8
+    throw Error(detail::concat(what, ": a tensor name or metadata entry is not valid UTF-8"));
+  }
   header.append((8 - header.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned, as the reference writer does
   std::string out(8, '\0');
   const uint64_t header_len = header.size();

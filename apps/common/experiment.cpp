@@ -20,7 +20,6 @@
 #include <sstream>
 
 #include "apps/common/checkpoint.h"
-#include "apps/common/json.h"
 #include "apps/common/localization.h"
 #include "apps/common/metrics.h"
 #include "apps/common/model.h"
@@ -38,10 +37,12 @@
 #include "kernels/kernels.h"
 #include "kernels/profile.h"
 #include "weights/file_io.h"
+#include "weights/json.h"
 #include "weights/safetensors.h"
 #include "weights/tensor_convert.h"
 
 namespace differnet::app {
+using weights::Json;
 namespace {
 
 std::atomic<bool> g_interrupted{false};
@@ -641,8 +642,8 @@ class ExperimentRun {
     config["sub_epochs"] = o.sub_epochs;
     config["lr"] = o.lr;
     config["betas"] = Json::array();
-    config["betas"].push(o.beta1);
-    config["betas"].push(o.beta2);
+    config["betas"].push_back(o.beta1);
+    config["betas"].push_back(o.beta2);
     config["eps"] = o.eps;
     config["weight_decay"] = o.weight_decay;
     config["rotate"] = o.rotate;
@@ -669,7 +670,7 @@ class ExperimentRun {
       j["loss"] = e.loss;
       j["auroc"] = e.auroc;
       j["seconds"] = e.seconds;
-      epochs.push(j);
+      epochs.push_back(j);
     }
     results["epochs"] = epochs;
     Json cats = Json::array();
@@ -685,9 +686,9 @@ class ExperimentRun {
       for (const auto& [type, a] : r.auroc_per_type) per_type[type] = a;
       j["image_auroc_per_defect_type"] = per_type;
       Json per_epoch = Json::array();
-      for (double a : r.auroc_per_epoch) per_epoch.push(a);
+      for (double a : r.auroc_per_epoch) per_epoch.push_back(a);
       j["image_auroc_per_epoch"] = per_epoch;
-      cats.push(j);
+      cats.push_back(j);
     }
     results["results"] = cats;
     results["note"] = "image_auroc_last is the result (last meta epoch); image_auroc_max is the maximum over the "
@@ -710,9 +711,9 @@ class ExperimentRun {
           {"peak resident set (getrusage)", peak_resident_bytes()}};
     }
     Json memory = Json::object();
-    for (const auto& [what, bytes] : result.memory_bytes) memory[what] = bytes;
+    for (const auto& [what, bytes] : result.memory_bytes) memory[what] = int64_t(bytes);  // whole bytes
     results["memory_bytes"] = memory;
-    weights::write_file_atomically(out_dir + "/results.json", results.dump());
+    weights::write_file_atomically(out_dir + "/results.json", weights::dump_json(results));
   }
 
   void write_report() {

@@ -18,7 +18,6 @@
 #include <set>
 #include <sstream>
 
-#include "apps/common/json.h"
 #include "apps/common/options.h"
 #include "apps/common/report.h"
 #include "autograd/error.h"
@@ -27,7 +26,7 @@
 
 namespace fs = std::filesystem;
 using differnet::weights::JsonNumbers;
-using differnet::weights::JsonValue;
+using differnet::weights::Json;
 
 namespace differnet::app {
 namespace {
@@ -186,26 +185,29 @@ std::string row_label(const std::string& category) {
 
 // ---- JSON field access with errors that say where ----
 
-const JsonValue& field(const JsonValue& obj, const std::string& key, JsonValue::Kind kind, const std::string& where) {
-  DIFFERNET_CHECK(obj.kind == JsonValue::Kind::Object, where, " must be an object");
-  const JsonValue* v = obj.find(key);
-  DIFFERNET_CHECK(v, where, ": no '", key, "'");
-  const bool ok = v->kind == kind || (kind == JsonValue::Kind::Real && v->is_number());
+// `kind` number_float accepts any number, number_integer any integer (parse_json keeps them within int64).
+const Json& field(const Json& obj, const std::string& key, Json::value_t kind, const std::string& where) {
+  DIFFERNET_CHECK(obj.is_object(), where, " must be an object");
+  const auto v = obj.find(key);
+  DIFFERNET_CHECK(v != obj.end(), where, ": no '", key, "'");
+  const bool ok = kind == Json::value_t::number_float     ? v->is_number()
+                  : kind == Json::value_t::number_integer ? v->is_number_integer()
+                                                          : v->type() == kind;
   const std::string wanted = weights::json_kind_name(kind);
   DIFFERNET_CHECK(ok, where, ": '", key, "' must be ", std::strchr("aeiou", wanted[0]) ? "an " : "a ", wanted, ", not ",
-                  weights::json_kind_name(v->kind));
+                  weights::json_kind_name(v->type()));
   return *v;
 }
 
-const std::string& string_field(const JsonValue& obj, const std::string& key, const std::string& where) {
-  return field(obj, key, JsonValue::Kind::String, where).text;
+const std::string& string_field(const Json& obj, const std::string& key, const std::string& where) {
+  return field(obj, key, Json::value_t::string, where).get_ref<const std::string&>();
 }
 
-std::vector<std::string> string_list(const JsonValue& obj, const std::string& key, const std::string& where) {
+std::vector<std::string> string_list(const Json& obj, const std::string& key, const std::string& where) {
   std::vector<std::string> out;
-  for (const JsonValue& v : field(obj, key, JsonValue::Kind::Array, where).elements) {
-    DIFFERNET_CHECK(v.kind == JsonValue::Kind::String, where, ": '", key, "' must hold strings");
-    out.push_back(v.text);
+  for (const Json& v : field(obj, key, Json::value_t::array, where)) {
+    DIFFERNET_CHECK(v.is_string(), where, ": '", key, "' must hold strings");
+    out.push_back(v.get<std::string>());
   }
   return out;
 }
@@ -332,14 +334,14 @@ std::string manifest_json(const SweepPlan& plan) {
   j["format"] = "differnet-sweep-manifest-1";
   j["grid"] = plan.grid;
   Json rows = Json::array(), columns = Json::array(), paper = Json::array(), runs = Json::array();
-  for (const auto& r : plan.rows) rows.push(r);
-  for (const auto& c : plan.columns) columns.push(c);
+  for (const auto& r : plan.rows) rows.push_back(r);
+  for (const auto& c : plan.columns) columns.push_back(c);
   for (const auto& p : plan.paper) {
     Json e = Json::object();
     e["row"] = p.row;
     e["column"] = p.column;
     e["auroc"] = p.auroc;
-    paper.push(e);
+    paper.push_back(e);
   }
   for (const auto& run : plan.runs) {
     Json e = Json::object();
@@ -351,22 +353,22 @@ std::string manifest_json(const SweepPlan& plan) {
     Json options = Json::object();
     for (const auto& [k, v] : run.options) options[k] = v;
     e["options"] = options;
-    runs.push(e);
+    runs.push_back(e);
   }
   j["rows"] = rows;
   j["columns"] = columns;
   j["paper"] = paper;
   j["runs"] = runs;
-  return j.dump();
+  return weights::dump_json(j);
 }
 
 SweepPlan read_manifest(const std::string& sweep_dir) {
   const std::string path = sweep_dir + "/manifest.json";
   DIFFERNET_CHECK(exists(path), "no plan in '", sweep_dir, "' (", path, " is missing; run differnet_sweep plan GRID --out ",
                   sweep_dir, ")");
-  const JsonValue root = weights::parse_json(weights::read_file_bytes(path), path, JsonNumbers::Any);
+  const Json root = weights::parse_json(weights::read_file_bytes(path), path, JsonNumbers::Any);
   SweepPlan plan;
-  DIFFERNET_CHECK(root.kind == JsonValue::Kind::Object && string_field(root, "format", path) == "differnet-sweep-manifest-1",
+  DIFFERNET_CHECK(root.is_object() && string_field(root, "format", path) == "differnet-sweep-manifest-1",
                   path, ": not a differnet_sweep manifest (format differnet-sweep-manifest-1)");
   plan.grid = string_field(root, "grid", path);
   plan.rows = string_list(root, "rows", path);
@@ -374,23 +376,23 @@ SweepPlan read_manifest(const std::string& sweep_dir) {
   auto known = [](const std::vector<std::string>& list, const std::string& item) {
     return std::find(list.begin(), list.end(), item) != list.end();
   };
-  const auto& paper = field(root, "paper", JsonValue::Kind::Array, path).elements;
+  const Json& paper = field(root, "paper", Json::value_t::array, path);
   for (size_t i = 0; i < paper.size(); ++i) {
     const std::string where = path + ": paper[" + std::to_string(i) + "]";
     PaperNumber p{string_field(paper[i], "row", where), string_field(paper[i], "column", where),
-                  field(paper[i], "auroc", JsonValue::Kind::Real, where).number()};
+                  field(paper[i], "auroc", Json::value_t::number_float, where).get<double>()};
     DIFFERNET_CHECK((known(plan.rows, p.row) || p.row == "mean") && known(plan.columns, p.column), where,
                     ": row or column not in the table");
     plan.paper.push_back(p);
   }
   static const std::vector<std::string> option_names = train_option_names();
-  const auto& runs = field(root, "runs", JsonValue::Kind::Array, path).elements;
+  const Json& runs = field(root, "runs", Json::value_t::array, path);
   DIFFERNET_CHECK(!runs.empty(), path, ": no runs");
   for (size_t i = 0; i < runs.size(); ++i) {
     const std::string where = path + ": runs[" + std::to_string(i) + "]";
     SweepRun run;
-    const JsonValue& id = field(runs[i], "id", JsonValue::Kind::Int, where);
-    DIFFERNET_CHECK(id.integer == int64_t(i), where, ": 'id' is ", id.integer, ", expected ", i, " (runs in order)");
+    const int64_t id = field(runs[i], "id", Json::value_t::number_integer, where).get<int64_t>();
+    DIFFERNET_CHECK(id == int64_t(i), where, ": 'id' is ", id, ", expected ", i, " (runs in order)");
     run.id = int(i);
     run.dir = string_field(runs[i], "dir", where);
     DIFFERNET_CHECK(run.dir == "runs/" + pad_id(run.id), where, ": 'dir' must be runs/", pad_id(run.id), ", got '",
@@ -400,13 +402,14 @@ SweepPlan read_manifest(const std::string& sweep_dir) {
     run.seed = string_field(runs[i], "seed", where);
     DIFFERNET_CHECK(known(plan.rows, run.row), where, ": row '", run.row, "' is not in 'rows'");
     DIFFERNET_CHECK(known(plan.columns, run.column), where, ": column '", run.column, "' is not in 'columns'");
-    for (const auto& [key, value] : field(runs[i], "options", JsonValue::Kind::Object, where).members) {
-      DIFFERNET_CHECK(value.kind == JsonValue::Kind::String, where, ": option '", key, "' must be a string");
+    for (const auto& [key, value] : field(runs[i], "options", Json::value_t::object, where).items()) {
+      DIFFERNET_CHECK(value.is_string(), where, ": option '", key, "' must be a string");
+      const std::string& text = value.get_ref<const std::string&>();
       DIFFERNET_CHECK(known(option_names, key) && !kSweepOwnedKeys.count(key), where, ": '", key,
                       "' is not an option a run may set");
-      DIFFERNET_CHECK(value.text.find_first_of("#\n\r") == std::string::npos, where, ": option '", key,
+      DIFFERNET_CHECK(text.find_first_of("#\n\r") == std::string::npos, where, ": option '", key,
                       "' holds '#' or a line break");
-      run.options.emplace_back(key, value.text);
+      run.options.emplace_back(key, text);
     }
     plan.runs.push_back(std::move(run));
   }
@@ -486,13 +489,14 @@ RunStatus read_run_status(const std::string& sweep_dir, const SweepRun& run,
   const std::string results = dir + "/results.json";
   if (exists(results)) {
     try {
-      const JsonValue root = weights::parse_json(weights::read_file_bytes(results), results, JsonNumbers::Any);
-      const auto& cats = field(root, "results", JsonValue::Kind::Array, results).elements;
+      const Json root = weights::parse_json(weights::read_file_bytes(results), results, JsonNumbers::Any);
+      const Json& cats = field(root, "results", Json::value_t::array, results);
       DIFFERNET_CHECK(!cats.empty(), results, ": 'results' is empty");
       double sum = 0;
       for (size_t i = 0; i < cats.size(); ++i)
-        sum += field(cats[i], "image_auroc_last", JsonValue::Kind::Real, results + ": results[" + std::to_string(i) + "]")
-                   .number();
+        sum += field(cats[i], "image_auroc_last", Json::value_t::number_float,
+                     results + ": results[" + std::to_string(i) + "]")
+                   .get<double>();
       st.state = RunState::Done;
       st.auroc = 100 * sum / double(cats.size());
     } catch (const Error& e) {
@@ -897,10 +901,10 @@ std::string collect_table(const std::string& sweep_dir, bool& complete) {
         r["state"] = run_state_name(st.state);
         r["auroc"] = st.state == RunState::Done ? Json(st.auroc) : Json();
         if (!st.detail.empty()) r["detail"] = st.detail;
-        runs.push(r);
+        runs.push_back(r);
       }
       e["runs"] = runs;
-      jcells.push(e);
+      jcells.push_back(e);
     }
   j["cells"] = jcells;
   Json jmean = Json::array();
@@ -912,7 +916,7 @@ std::string collect_table(const std::string& sweep_dir, bool& complete) {
     e["std"] = mean_row[column].stdev;
     e["paper"] = paper_number("mean", column);
     e["complete"] = std::isfinite(mean_row[column].mean);
-    jmean.push(e);
+    jmean.push_back(e);
   }
   j["mean_row"] = jmean;
   j["complete"] = complete;
@@ -958,7 +962,7 @@ std::string collect_table(const std::string& sweep_dir, bool& complete) {
   html << "</body></html>\n";
 
   weights::write_file_atomically(sweep_dir + "/table.csv", csv.str());
-  weights::write_file_atomically(sweep_dir + "/table.json", j.dump());
+  weights::write_file_atomically(sweep_dir + "/table.json", weights::dump_json(j));
   weights::write_file_atomically(sweep_dir + "/table.html", html.str());
   weights::write_file_atomically(sweep_dir + "/table.md", md.str());
   return md.str();
