@@ -49,40 +49,24 @@ T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = 32) {
 }
 
 // Atomics: the threads of a launch take turns on one OS thread, so a plain
-// read-modify-write is atomic here. They return the old value, as CUDA's do.
-template <class T>
-T atomicAdd(T* address, T value) {
+// read-modify-write is atomic here. Each returns the old value, as CUDA's do.
+template <class T, class Update>
+T atomic_update(T* address, Update update) {
   const T old = *address;
-  *address = old + value;
+  *address = update(old);
   return old;
 }
 template <class T>
-T atomicSub(T* address, T value) {
-  const T old = *address;
-  *address = old - value;
-  return old;
-}
+T atomicAdd(T* address, T value) { return atomic_update(address, [&](T old) { return old + value; }); }
 template <class T>
-T atomicMax(T* address, T value) {
-  const T old = *address;
-  *address = old < value ? value : old;
-  return old;
-}
+T atomicSub(T* address, T value) { return atomic_update(address, [&](T old) { return old - value; }); }
 template <class T>
-T atomicMin(T* address, T value) {
-  const T old = *address;
-  *address = value < old ? value : old;
-  return old;
-}
+T atomicMax(T* address, T value) { return atomic_update(address, [&](T old) { return old < value ? value : old; }); }
 template <class T>
-T atomicExch(T* address, T value) {
-  const T old = *address;
-  *address = value;
-  return old;
-}
+T atomicMin(T* address, T value) { return atomic_update(address, [&](T old) { return value < old ? value : old; }); }
+template <class T>
+T atomicExch(T* address, T value) { return atomic_update(address, [&](T) { return value; }); }
 template <class T>
 T atomicCAS(T* address, T compare, T value) {
-  const T old = *address;
-  if (old == compare) *address = value;
-  return old;
+  return atomic_update(address, [&](T old) { return old == compare ? value : old; });
 }
