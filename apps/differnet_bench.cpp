@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
       "filter", po::value(&filter)->default_value(""), "run only benchmarks whose name contains this (only the one so named, when one is)")(
       "repeats", po::value(&repeats)->default_value(5), "timed repeats (the median is reported)")(
       "warmup", po::value(&warmup)->default_value(1), "untimed runs before timing")(
-      "quick", "smaller problem sizes (smoke test)")("tf32", "GPU: allow TF32 tensor cores in cuBLAS/cuDNN (rows get variant \"tf32\")")("list", "list the benchmark names and exit");
+      "quick", "smaller problem sizes (smoke test)")("tf32", "GPU: allow TF32 tensor cores in cuBLAS/cuDNN (rows get variant \"tf32\")")("list", "list the benchmark names and exit")(
+      "profile", "log each convolution's algorithm choice to stderr (cuDNN's; on the CPU oneDNN against im2col)");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, options), vm);
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     const Device device = parse_device(device_name);
     const bool tf32 = vm.count("tf32") > 0;
     kernels::set_allow_tf32(tf32);
+    kernels::set_log_conv_algorithms(vm.count("profile") > 0);
     if (device == Device::CUDA)
       DIFFERNET_CHECK(cuda_available(), "--device cuda: ", cuda_unavailable_reason());
     // A filter that is some benchmark's whole name selects that one only

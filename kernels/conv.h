@@ -1,6 +1,8 @@
 // Raw kernels of 2-D convolution (cross-correlation, as torch.nn.Conv2d) over
-// contiguous NCHW tensors: plain pointers, no tensors. cpu:: is the reference
-// (im2col + BLAS GEMM, float and double); cuda:: runs cuDNN (float32).
+// contiguous NCHW tensors: plain pointers, no tensors. cpu:: runs, in float32,
+// oneDNN or the reference (im2col + BLAS GEMM), whichever measured faster for
+// the shape (kernels/conv_onednn.h), and the reference in float64; cuda:: runs
+// cuDNN (float32).
 #pragma once
 #include <cstdint>
 
@@ -25,6 +27,9 @@ struct Conv2dGeometry {
 
 namespace cpu {
 // y = conv(x, weight) + bias, then max(y, 0) when relu is set; bias may be null.
+// The first float32 call of a geometry (direction, relu, bias) times oneDNN
+// against the reference and keeps the faster, unless DIFFERNET_CPU_CONV
+// (read once) says onednn or im2col; --profile logs the choice.
 template <class T>
 void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y, bool relu = false);
 // gx = d(sum(y * gy))/dx, written (not accumulated).
@@ -32,6 +37,11 @@ template <class T> void conv2d_backward_input(const Conv2dGeometry& g, const T* 
 // gweight, gbias = d(sum(y * gy))/d(weight, bias), written; gbias may be null.
 template <class T>
 void conv2d_backward_weight(const Conv2dGeometry& g, const T* x, const T* gy, T* gweight, T* gbias);
+
+// The reference of the first two, always im2col + BLAS GEMM: the oracle of the oneDNN parity tests.
+template <class T>
+void conv2d_im2col(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y, bool relu = false);
+template <class T> void conv2d_backward_input_im2col(const Conv2dGeometry& g, const T* gy, const T* weight, T* gx);
 }  // namespace cpu
 
 namespace cuda {

@@ -16,17 +16,32 @@
 // im2col + GEMM in L2-sized blocks of output rows (cache_blocked_forward), bias
 // and ReLU are applied in the copy-out, and where the BLAS runs no AVX-512
 // kernels on an AVX-512 CPU kernels/sgemm_avx512.h replaces it (conv_gemm).
+//
+// That is the reference (conv2d_im2col, conv2d_backward_input_im2col). In
+// float32 the forward and the backward-data may run oneDNN instead
+// (kernels/conv_onednn.h), chosen per geometry by timing both (run_faster).
 #include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
+#include "autograd/error.h"
+
 #include "kernels/conv.h"
+#include "kernels/conv_onednn.h"
 #include "kernels/elementwise_math.h"
 #include "kernels/kernels.h"
+#include "kernels/profile.h"
 #include "kernels/sgemm_avx512.h"
 
 namespace differnet::kernels::cpu {
@@ -256,7 +271,7 @@ const T* image_columns(const Conv2dGeometry& g, const T* x, int64_t first, int64
 // output into place (or, for a single image, over the output where the GEMM
 // wrote it): no separate pass over the activations for either.
 template <class T>
-void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y, bool relu) {
+void conv2d_im2col(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y, bool relu) {
   const int64_t plane = g.out_plane(), rows = g.col_rows();
   for_each_chunk(g, images_per_chunk(g, sizeof(T)), [&](int64_t first, int64_t count, int) {
     const int64_t ld = count * plane;
@@ -290,7 +305,7 @@ void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias,
 }
 
 template <class T>
-void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* weight, T* gx) {
+void conv2d_backward_input_im2col(const Conv2dGeometry& g, const T* gy, const T* weight, T* gx) {
   const int64_t plane = g.out_plane(), rows = g.col_rows();
   for_each_chunk(g, images_per_chunk(g, sizeof(T)), [&](int64_t first, int64_t count, int) {
     const int64_t ld = count * plane;
@@ -309,6 +324,105 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* weight
     conv_gemm<T>(true, rows, ld, g.out_channels, weight, gmat, gcol, ld);
     col2im(g, gcol, ld, first, count, gx);
   });
+}
+
+namespace {
+
+enum class Backend { Unknown, OneDnn, Im2col };
+
+// DIFFERNET_CPU_CONV: "onednn" or "im2col" forces a backend, unset or "auto" measures.
+Backend forced_backend() {
+  static const Backend forced = [] {
+    const char* env = std::getenv("DIFFERNET_CPU_CONV");
+    if (!env || std::strcmp(env, "auto") == 0 || !*env) return Backend::Unknown;
+    if (std::strcmp(env, "onednn") == 0) return Backend::OneDnn;
+    if (std::strcmp(env, "im2col") == 0) return Backend::Im2col;
+    throw Error(detail::concat("DIFFERNET_CPU_CONV=", env, ": expected auto, onednn or im2col"));
+  }();
+  return forced;
+}
+
+// Runs one direction of a float32 convolution on the backend chosen for its
+// geometry. The first call of a geometry runs the reference twice and oneDNN
+// twice (the first oneDNN run compiles its kernel), keeps the faster of the
+// two best times -- as conv_cudnn.cu keeps cuDNN's fastest algorithm -- and
+// leaves the output of the chosen one (the reference runs once more when it
+// won). Both write the whole output, so the repeats do not change it.
+// The choice is per direction, geometry and bias, not per ReLU: conv2d_relu
+// and relu(conv2d) then give the same bits.
+template <class OneDnn, class Reference>
+void run_faster(const char* what, const Conv2dGeometry& g, bool bias, OneDnn&& onednn_run,
+                Reference&& reference) {
+  const Backend forced = forced_backend();
+  if (!onednn::available() || forced == Backend::Im2col) return reference();
+  if (forced == Backend::OneDnn) {
+    if (!onednn_run()) reference();
+    return;
+  }
+  using Key = std::tuple<const char*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                         int64_t, int64_t, bool>;
+  static std::map<Key, Backend> chosen;
+  static std::mutex mutex;
+  const Key key{what, g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w,
+                g.stride_h, g.stride_w, g.pad_h, g.pad_w, bias};
+  Backend backend = Backend::Unknown;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (auto it = chosen.find(key); it != chosen.end()) backend = it->second;
+  }
+  if (backend == Backend::OneDnn) {
+    if (!onednn_run()) reference();
+    return;
+  }
+  if (backend == Backend::Im2col) return reference();
+  const auto best_of_two = [](auto&& run) {
+    double best = 1e300;
+    for (int i = 0; i < 2; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      if (!run()) return -1.0;
+      best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    return best;
+  };
+  const double im2col_ms = best_of_two([&] {
+    reference();
+    return true;
+  });
+  const double onednn_ms = best_of_two(onednn_run);
+  backend = onednn_ms >= 0 && onednn_ms < im2col_ms ? Backend::OneDnn : Backend::Im2col;
+  if (backend == Backend::Im2col) reference();
+  if (log_conv_algorithms())
+    std::fprintf(stderr, "CPU conv %s %lldx%lldx%lldx%lld -> %lld (k%lld s%lld): oneDNN %s ms, im2col %.3f ms -> %s\n",
+                 what, (long long)g.batch, (long long)g.in_channels, (long long)g.in_h, (long long)g.in_w,
+                 (long long)g.out_channels, (long long)g.kernel_h, (long long)g.stride_h,
+                 onednn_ms >= 0 ? std::to_string(onednn_ms).c_str() : "(none)", im2col_ms,
+                 backend == Backend::OneDnn ? "oneDNN" : "im2col");
+  std::lock_guard<std::mutex> lock(mutex);
+  chosen[key] = backend;
+}
+
+}  // namespace
+
+template <class T>
+void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y, bool relu) {
+  if constexpr (std::is_same_v<T, float>) {
+    run_faster(
+        "forward", g, bias != nullptr, [&] { return onednn::conv2d(g, x, weight, bias, y, relu); },
+        [&] { conv2d_im2col<T>(g, x, weight, bias, y, relu); });
+  } else {
+    conv2d_im2col<T>(g, x, weight, bias, y, relu);
+  }
+}
+
+template <class T>
+void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* weight, T* gx) {
+  if constexpr (std::is_same_v<T, float>) {
+    run_faster(
+        "backward-data", g, false, [&] { return onednn::conv2d_backward_input(g, gy, weight, gx); },
+        [&] { conv2d_backward_input_im2col<T>(g, gy, weight, gx); });
+  } else {
+    conv2d_backward_input_im2col<T>(g, gy, weight, gx);
+  }
 }
 
 template <class T>
@@ -351,7 +465,9 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* x, const T* gy, T*
 #define DIFFERNET_INSTANTIATE_CONV(T)                                                          \
   template void conv2d<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*, bool);      \
   template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);       \
-  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*, T*);
+  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*, T*);      \
+  template void conv2d_im2col<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*, bool); \
+  template void conv2d_backward_input_im2col<T>(const Conv2dGeometry&, const T*, const T*, T*);
 
 DIFFERNET_INSTANTIATE_CONV(float)
 DIFFERNET_INSTANTIATE_CONV(double)
