@@ -66,15 +66,20 @@ memory::desc plain(const Dims& dims) {
   return memory::desc(dims, memory::data_type::f32, dims.size() == 4 ? memory::format_tag::abcd : memory::format_tag::a);
 }
 memory::desc any(const Dims& dims) { return memory::desc(dims, memory::data_type::f32, memory::format_tag::any); }
-// Activations in oneDNN's nChw16c (channels in blocks of 16): its direct
-// AVX-512 convolutions work on it, and the reorders between it and our NCHW
-// ran ~3x faster than those to NHWC, which "any" gave (brgconv kernels): on
-// the three-scale features the reorders took 38 instead of 137 ms of ~1.1 s
-// at batch 16, the convolutions as fast. Channel counts not a multiple of 16
-// (the image's 3): plain NCHW where the direct kernels read it (a forward's
-// input), "any" elsewhere.
-memory::desc activation(const Dims& dims, bool plain_ok) {
-  if (dims[1] % 16 == 0) return memory::desc(dims, memory::data_type::f32, memory::format_tag::nChw16c);
+// Activations in oneDNN's nChw16c (channels in blocks of 16; nChw8c without
+// AVX-512): its direct convolutions work on it, and the reorders between it
+// and our NCHW ran ~3x faster than those to NHWC, which "any" gave (brgconv
+// kernels): on the three-scale features the reorders took 38 instead of 137
+// ms of ~1.1 s at batch 16, the convolutions as fast. Channel counts not a
+// multiple of the block (the image's 3): plain NCHW where the direct kernels
+// read it (a forward's input), "any" elsewhere. Where oneDNN has no optimised
+// kernel for these layouts (AVX2 and a 3-channel input), "any" throughout
+// (blocked = false).
+memory::desc activation(const Dims& dims, bool plain_ok, bool blocked) {
+  if (!blocked) return any(dims);
+  const int64_t block = avx512_supported() ? 16 : 8;
+  if (dims[1] % block == 0)
+    return memory::desc(dims, memory::data_type::f32, block == 16 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c);
   return plain_ok ? plain(dims) : any(dims);
 }
 
@@ -151,32 +156,45 @@ std::mutex& cache_mutex() {
   return m;
 }
 
+// The primitive in our preferred layouts, else in oneDNN's ("any"); throws
+// dnnl::error when neither has an optimised implementation.
+template <class Make>
+auto first_optimised(Make&& make) {
+  try {
+    return make(true);
+  } catch (const dnnl::error&) {
+    return make(false);
+  }
+}
+
 std::shared_ptr<Forward> forward_primitive(const Conv2dGeometry& g, bool relu, bool bias) {
   static std::map<Key, std::shared_ptr<Forward>> cache;
   const Key key = key_of(g, relu, bias);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
+  const Dims strides{g.stride_h, g.stride_w}, left{g.pad_h, g.pad_w}, right = right_padding(g);
   std::shared_ptr<Forward> made;
   try {
-    const Dims strides{g.stride_h, g.stride_w}, left{g.pad_h, g.pad_w}, right = right_padding(g);
-    const auto kind = dnnl::prop_kind::forward_inference;
-    const auto algo = dnnl::algorithm::convolution_direct;
-    const memory::desc src = activation(src_dims(g), true), dst = activation(dst_dims(g), false);
-    const auto desc = bias ? dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)),
-                                                             plain({g.out_channels}), dst, strides, left, right)
-                           : dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)), dst, strides, left, right);
-    dnnl::primitive_attr attr;
-    if (relu) {
-      dnnl::post_ops ops;
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      attr.set_post_ops(ops);
-    }
-    const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
-    require_optimised(pd);
-    made = std::make_shared<Forward>(Forward{dnnl::convolution_forward(pd), Port(plain(src_dims(g)), pd.src_desc(), true),
-                                             Port(plain(weight_dims(g)), pd.weights_desc(), true),
-                                             Port(plain(dst_dims(g)), pd.dst_desc(), false), bias});
+    made = first_optimised([&](bool blocked) {
+      const auto kind = dnnl::prop_kind::forward_inference;
+      const auto algo = dnnl::algorithm::convolution_direct;
+      const memory::desc src = activation(src_dims(g), true, blocked), dst = activation(dst_dims(g), false, blocked);
+      const auto desc = bias ? dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)),
+                                                               plain({g.out_channels}), dst, strides, left, right)
+                             : dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)), dst, strides, left, right);
+      dnnl::primitive_attr attr;
+      if (relu) {
+        dnnl::post_ops ops;
+        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+        attr.set_post_ops(ops);
+      }
+      const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
+      require_optimised(pd);
+      return std::make_shared<Forward>(Forward{dnnl::convolution_forward(pd), Port(plain(src_dims(g)), pd.src_desc(), true),
+                                               Port(plain(weight_dims(g)), pd.weights_desc(), true),
+                                               Port(plain(dst_dims(g)), pd.dst_desc(), false), bias});
+    });
   } catch (const dnnl::error&) {
-    made = nullptr;  // no implementation for this geometry: the reference runs it
+    made = nullptr;  // no optimised implementation for this geometry: the reference runs it
   }
   cache.emplace(key, made);
   return made;
@@ -186,23 +204,25 @@ std::shared_ptr<BackwardData> backward_data_primitive(const Conv2dGeometry& g) {
   static std::map<Key, std::shared_ptr<BackwardData>> cache;
   const Key key = key_of(g, false, false);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
+  const Dims strides{g.stride_h, g.stride_w}, left{g.pad_h, g.pad_w}, right = right_padding(g);
   std::shared_ptr<BackwardData> made;
   try {
-    const Dims strides{g.stride_h, g.stride_w}, left{g.pad_h, g.pad_w}, right = right_padding(g);
-    const auto algo = dnnl::algorithm::convolution_direct;
-    // oneDNN's backward primitives take the forward's description as a hint.
-    const dnnl::convolution_forward::primitive_desc hint(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, activation(src_dims(g), false),
-                                        any(weight_dims(g)), activation(dst_dims(g), false), strides, left, right),
-        cpu_engine());
-    const dnnl::convolution_backward_data::primitive_desc pd(
-        dnnl::convolution_backward_data::desc(algo, activation(src_dims(g), false), any(weight_dims(g)),
-                                              activation(dst_dims(g), false), strides, left, right),
-        cpu_engine(), hint);
-    require_optimised(pd);
-    made = std::make_shared<BackwardData>(BackwardData{
-        dnnl::convolution_backward_data(pd), Port(plain(dst_dims(g)), pd.diff_dst_desc(), true),
-        Port(plain(weight_dims(g)), pd.weights_desc(), true), Port(plain(src_dims(g)), pd.diff_src_desc(), false)});
+    made = first_optimised([&](bool blocked) {
+      const auto algo = dnnl::algorithm::convolution_direct;
+      const memory::desc src = activation(src_dims(g), false, blocked), dst = activation(dst_dims(g), false, blocked);
+      // oneDNN's backward primitives take the forward's description as a hint.
+      const dnnl::convolution_forward::primitive_desc hint(
+          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src, any(weight_dims(g)), dst,
+                                          strides, left, right),
+          cpu_engine());
+      const dnnl::convolution_backward_data::primitive_desc pd(
+          dnnl::convolution_backward_data::desc(algo, src, any(weight_dims(g)), dst, strides, left, right), cpu_engine(),
+          hint);
+      require_optimised(pd);
+      return std::make_shared<BackwardData>(BackwardData{
+          dnnl::convolution_backward_data(pd), Port(plain(dst_dims(g)), pd.diff_dst_desc(), true),
+          Port(plain(weight_dims(g)), pd.weights_desc(), true), Port(plain(src_dims(g)), pd.diff_src_desc(), false)});
+    });
   } catch (const dnnl::error&) {
     made = nullptr;
   }

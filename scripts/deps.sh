@@ -3,8 +3,10 @@
 # Usage: source scripts/deps.sh; differnet_install_packages [extra packages...]
 
 # libboost-context-dev: the fibers of the SIMT emulator (DIFFERNET_CUDA=EMULATE, kernels/simt/).
+# libdnnl-dev: oneDNN, the CPU convolutions where faster than im2col (kernels/conv_onednn.h;
+# optional: -DDIFFERNET_ONEDNN=OFF or its absence builds the reference only).
 DIFFERNET_BUILD_PACKAGES=(cmake g++ make pkg-config libboost-test-dev libboost-program-options-dev
-  libpng-dev libturbojpeg0-dev libopenblas-dev nlohmann-json3-dev libboost-context-dev)
+  libpng-dev libturbojpeg0-dev libopenblas-dev nlohmann-json3-dev libboost-context-dev libdnnl-dev)
 # For the tests only: a one-node Slurm cluster (tests/sweep_slurm.sh, label slurm).
 DIFFERNET_TEST_PACKAGES=(slurm-wlm munge)
 

@@ -5,7 +5,11 @@
 # the reason, where no CUDA device exists. The `slurm` tests start their own
 # one-node Slurm cluster (munged, slurmctld, slurmd; needs root, as CI runs).
 # On AVX-512 CPUs the CPU kernel and flow tests run twice more: all GEMMs on
-# our AVX-512 kernel, and no AVX-512 code (the path of an AVX2-only CPU).
+# our AVX-512 kernel, and no AVX-512 code (the path of an AVX2-only CPU;
+# oneDNN then runs its AVX2 kernels). The convolution and backbone tests run
+# once more with every CPU convolution on oneDNN (DIFFERNET_CPU_CONV=onednn;
+# by default each shape takes the faster of oneDNN and im2col).
+# scripts/sanitize.sh builds without oneDNN.
 #
 # Then the SIMT emulation build (DIFFERNET_CUDA=EMULATE, its own build folder)
 # runs the same .cu files on the CPU: every `gpu` suite under two thread
@@ -33,6 +37,9 @@ cmake -S . -B "$BUILD_DIR" "${args[@]}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 1800)
 
+(cd "$BUILD_DIR" && DIFFERNET_CPU_CONV=onednn ctest --output-on-failure -j "$JOBS" --timeout 1800 \
+  -R '^test_(conv_ops|backbone)$')
+
 # On AVX-512 CPUs: the CPU kernel and flow tests once more with every GEMM on
 # our AVX-512 kernel (the choice of CPUs with full-width 512-bit units whose
 # BLAS runs AVX2 kernels), and once without any of our AVX-512 code.
@@ -40,6 +47,8 @@ if grep -qw avx512f /proc/cpuinfo; then
   tests='^test_(ops|adam|autograd|conv_ops|flow|backbone)$'
   (cd "$BUILD_DIR" && DIFFERNET_FAST_GEMM=1 ctest --output-on-failure -j "$JOBS" --timeout 1800 -R "$tests")
   (cd "$BUILD_DIR" && DIFFERNET_NO_AVX512=1 ctest --output-on-failure -j "$JOBS" --timeout 1800 -R "$tests")
+  (cd "$BUILD_DIR" && DIFFERNET_NO_AVX512=1 DIFFERNET_CPU_CONV=onednn ctest --output-on-failure -j "$JOBS" \
+    --timeout 1800 -R '^test_(conv_ops|backbone)$')
 fi
 
 if [ "${SIMT:-1}" != 0 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The CPU test suite under AddressSanitizer + UndefinedBehaviorSanitizer:
-# configures build-asan/ (g++, CUDA off, -O1 -g -fno-omit-frame-pointer),
+# configures build-asan/ (g++, CUDA off, -O1 -g -fno-omit-frame-pointer,
+# and without oneDNN: CI's build of the reference convolutions only),
 # builds every test and runs CTest. Exits non-zero on any failing test, and a
 # sanitizer report fails its test (UBSan halts on the first error, ASan checks
 # for leaks at exit).
@@ -16,7 +17,7 @@ BUILD_DIR=${BUILD_DIR:-build-asan}
 JOBS=${JOBS:-2}
 flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined"
 
-cmake -S . -B "$BUILD_DIR" -DDIFFERNET_CUDA=OFF -DCMAKE_BUILD_TYPE=Sanitize \
+cmake -S . -B "$BUILD_DIR" -DDIFFERNET_CUDA=OFF -DDIFFERNET_ONEDNN=OFF -DCMAKE_BUILD_TYPE=Sanitize \
   -DCMAKE_CXX_COMPILER=g++ -DCMAKE_C_COMPILER=gcc \
   -DCMAKE_CXX_FLAGS_SANITIZE="$flags" -DCMAKE_C_FLAGS_SANITIZE="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS_SANITIZE="-fsanitize=address,undefined"
