@@ -12,13 +12,16 @@
 #if DIFFERNET_WITH_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <cstdlib>
+#include <omp.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <unordered_map>
 #endif
@@ -41,16 +44,17 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
-// A 64-byte aligned buffer per thread and role, grown on demand (0-2: the
-// reorders of Port, 3: the space-to-depth input, 4: its weight).
+// A 64-byte aligned buffer per thread and role, grown on demand.
+enum Role { kSrc, kWeight, kDst, kDepthInput, kDepthWeight, kReorderScratch, kConvScratch, kRestWeight, kRoles };
 float* thread_buffer(int role, size_t bytes) {
   struct Buffer {
     void* data = nullptr;
     size_t size = 0;
     ~Buffer() { std::free(data); }
   };
-  thread_local Buffer buffers[5];
+  thread_local Buffer buffers[kRoles];
   Buffer& b = buffers[role];
+  bytes = std::max<size_t>(bytes, 64);
   if (b.size < bytes) {
     std::free(b.data);
     b.size = 0;
@@ -99,46 +103,59 @@ Dims right_padding(const Conv2dGeometry& g) {
           (g.out_w - 1) * g.stride_w + g.kernel_w - g.in_w - g.pad_w};
 }
 
+// Every primitive takes its scratch memory from the caller (a buffer of the
+// calling thread): the same primitive may then run on several threads at once.
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+memory scratchpad(const memory::desc& desc, int role) {
+  return memory(desc, cpu_engine(), thread_buffer(role, desc.get_size()));
+}
+
 // One tensor between our NCHW memory and the primitive's layout: the reorder
 // when the two differ.
 struct Port {
-  memory::desc user, inside;
-  std::optional<dnnl::reorder> to_inside, to_user;
+  memory::desc user, inside, scratch;
+  std::optional<dnnl::reorder> reorder;  // user -> inside for an input, inside -> user for an output
 
   Port(const memory::desc& user_desc, const memory::desc& inside_desc, bool input) : user(user_desc), inside(inside_desc) {
     if (user == inside) return;
-    if (input)
-      to_inside = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), user, cpu_engine(), inside));
-    else
-      to_user = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), inside, cpu_engine(), user));
+    const dnnl::reorder::primitive_desc pd = input ? dnnl::reorder::primitive_desc(cpu_engine(), user, cpu_engine(), inside, user_scratchpad())
+                                                   : dnnl::reorder::primitive_desc(cpu_engine(), inside, cpu_engine(), user, user_scratchpad());
+    scratch = pd.scratchpad_desc();
+    reorder = dnnl::reorder(pd);
+  }
+  void run(dnnl::stream& s, const memory& from, const memory& to) const {
+    reorder->execute(s, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_SCRATCHPAD, scratchpad(scratch, kReorderScratch)}});
   }
   // The primitive's memory for our input `data` (reordered into buffer `role` when needed).
   memory input(dnnl::stream& s, const float* data, int role) const {
     memory mine(user, cpu_engine(), const_cast<float*>(data));
-    if (!to_inside) return mine;
+    if (!reorder) return mine;
     memory theirs(inside, cpu_engine(), thread_buffer(role, inside.get_size()));
-    to_inside->execute(s, mine, theirs);
+    run(s, mine, theirs);
     return theirs;
   }
   // The primitive's memory for our output `data`; finish() moves it there.
   memory output(float* data, int role) const {
-    return to_user ? memory(inside, cpu_engine(), thread_buffer(role, inside.get_size()))
+    return reorder ? memory(inside, cpu_engine(), thread_buffer(role, inside.get_size()))
                    : memory(user, cpu_engine(), data);
   }
-  void finish(dnnl::stream& s, memory theirs, float* data) const {
-    if (!to_user) return;
-    memory mine(user, cpu_engine(), data);
-    to_user->execute(s, theirs, mine);
+  void finish(dnnl::stream& s, const memory& theirs, float* data) const {
+    if (reorder) run(s, theirs, memory(user, cpu_engine(), data));
   }
 };
 
 struct Forward {
   dnnl::convolution_forward primitive;
+  memory::desc scratch;
   Port src, weight, dst;
-  bool bias;
 };
 struct BackwardData {
   dnnl::convolution_backward_data primitive;
+  memory::desc scratch;
   Port diff_dst, weight, diff_src;
 };
 
@@ -150,9 +167,8 @@ Key key_of(const Conv2dGeometry& g, bool relu, bool bias) {
 }
 
 // Primitives by geometry, built on first use; nullptr where oneDNN has no
-// implementation. One mutex for the lookups and the runs: a primitive's
-// scratch and our per-thread buffers are safe to share this way, and the
-// convolutions use all threads anyway.
+// implementation. One mutex for the lookups and the runs (the convolutions
+// use all threads anyway).
 std::mutex& cache_mutex() {
   static std::mutex m;
   return m;
@@ -183,7 +199,7 @@ std::shared_ptr<Forward> forward_primitive(const Conv2dGeometry& g, bool relu, b
       const auto desc = bias ? dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)),
                                                                plain({g.out_channels}), dst, strides, left, right)
                              : dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)), dst, strides, left, right);
-      dnnl::primitive_attr attr;
+      dnnl::primitive_attr attr = user_scratchpad();
       if (relu) {
         dnnl::post_ops ops;
         ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
@@ -191,9 +207,10 @@ std::shared_ptr<Forward> forward_primitive(const Conv2dGeometry& g, bool relu, b
       }
       const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
       require_optimised(pd);
-      return std::make_shared<Forward>(Forward{dnnl::convolution_forward(pd), Port(plain(src_dims(g)), pd.src_desc(), true),
+      return std::make_shared<Forward>(Forward{dnnl::convolution_forward(pd), pd.scratchpad_desc(),
+                                               Port(plain(src_dims(g)), pd.src_desc(), true),
                                                Port(plain(weight_dims(g)), pd.weights_desc(), true),
-                                               Port(plain(dst_dims(g)), pd.dst_desc(), false), bias});
+                                               Port(plain(dst_dims(g)), pd.dst_desc(), false)});
     });
   } catch (const dnnl::error&) {
     made = nullptr;  // no optimised implementation for this geometry: the reference runs it
@@ -218,11 +235,11 @@ std::shared_ptr<BackwardData> backward_data_primitive(const Conv2dGeometry& g) {
                                           strides, left, right),
           cpu_engine());
       const dnnl::convolution_backward_data::primitive_desc pd(
-          dnnl::convolution_backward_data::desc(algo, src, any(weight_dims(g)), dst, strides, left, right), cpu_engine(),
-          hint);
+          dnnl::convolution_backward_data::desc(algo, src, any(weight_dims(g)), dst, strides, left, right),
+          user_scratchpad(), cpu_engine(), hint);
       require_optimised(pd);
       return std::make_shared<BackwardData>(BackwardData{
-          dnnl::convolution_backward_data(pd), Port(plain(dst_dims(g)), pd.diff_dst_desc(), true),
+          dnnl::convolution_backward_data(pd), pd.scratchpad_desc(), Port(plain(dst_dims(g)), pd.diff_dst_desc(), true),
           Port(plain(weight_dims(g)), pd.weights_desc(), true), Port(plain(src_dims(g)), pd.diff_src_desc(), false)});
     });
   } catch (const dnnl::error&) {
@@ -238,21 +255,76 @@ bool available() { return true; }
 
 namespace {
 
-void run_forward(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias, float* y,
+// The batch in chunks of images handed out dynamically to the OpenMP threads,
+// about four per thread, oneDNN single-threaded in each (it runs sequentially
+// inside a parallel region): on a machine shared with other processes a
+// thread that lost its core does not hold the others at the end of oneDNN's
+// static split, as it did with one call on all threads. A batch of fewer than
+// two images per thread runs as one chunk on all threads.
+int64_t chunk_size(int64_t batch) {
+  const int64_t threads = omp_get_max_threads();
+  if (threads == 1 || batch < 2 * threads) return batch;
+  return (batch + 4 * threads - 1) / (4 * threads);
+}
+
+Conv2dGeometry with_batch(Conv2dGeometry g, int64_t batch) {
+  g.batch = batch;
+  return g;
+}
+
+// Calls run(first, count, primitive, weight memory) for every chunk; the
+// primitives of the chunk sizes come from make(geometry), built (and their
+// weights reordered, once) before the threads start. False when oneDNN has no
+// implementation.
+template <class P, class Make, class Run>
+bool for_each_chunk(const Conv2dGeometry& g, const float* weight, Make&& make, Run&& run) {
+  const int64_t chunk = chunk_size(g.batch), rest = g.batch % chunk, chunks = (g.batch + chunk - 1) / chunk;
+  const std::shared_ptr<P> main = make(with_batch(g, chunk)), last = rest ? make(with_batch(g, rest)) : main;
+  if (!main || !last) return false;
+  dnnl::stream s(cpu_engine());
+  const memory main_weight = main->weight.input(s, weight, kWeight);
+  const memory last_weight = rest ? last->weight.input(s, weight, kRestWeight) : main_weight;
+  s.wait();
+  if (chunks == 1) {
+    run(0, g.batch, *main, main_weight);
+    return true;
+  }
+  std::string failure;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t first = c * chunk, count = std::min(chunk, g.batch - first);
+    try {
+      run(first, count, count == chunk ? *main : *last, count == chunk ? main_weight : last_weight);
+    } catch (const std::exception& e) {
+#pragma omp critical(differnet_onednn_failure)
+      failure = e.what();
+    }
+  }
+  if (!failure.empty()) throw Error(detail::concat("oneDNN convolution: ", failure));
+  return true;
+}
+
+void run_forward(const Conv2dGeometry& g, const float* x, const memory& w, const float* bias, float* y,
                  const Forward& f) {
   dnnl::stream s(cpu_engine());
-  const memory src = f.src.input(s, x, 0), w = f.weight.input(s, weight, 1), dst = f.dst.output(y, 2);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}};
+  const memory src = f.src.input(s, x, kSrc), dst = f.dst.output(y, kDst);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
+                                       {DNNL_ARG_WEIGHTS, w},
+                                       {DNNL_ARG_DST, dst},
+                                       {DNNL_ARG_SCRATCHPAD, scratchpad(f.scratch, kConvScratch)}};
   if (bias) args.emplace(DNNL_ARG_BIAS, memory(plain({g.out_channels}), cpu_engine(), const_cast<float*>(bias)));
   f.primitive.execute(s, args);
   f.dst.finish(s, dst, y);
   s.wait();
 }
 
-void run_backward_data(const float* gy, const float* weight, float* gx, const BackwardData& b) {
+void run_backward_data(const float* gy, const memory& w, float* gx, const BackwardData& b) {
   dnnl::stream s(cpu_engine());
-  const memory diff_dst = b.diff_dst.input(s, gy, 0), w = b.weight.input(s, weight, 1), diff_src = b.diff_src.output(gx, 2);
-  b.primitive.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, diff_src}});
+  const memory diff_dst = b.diff_dst.input(s, gy, kSrc), diff_src = b.diff_src.output(gx, kDst);
+  b.primitive.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst},
+                          {DNNL_ARG_WEIGHTS, w},
+                          {DNNL_ARG_DIFF_SRC, diff_src},
+                          {DNNL_ARG_SCRATCHPAD, scratchpad(b.scratch, kConvScratch)}});
   b.diff_src.finish(s, diff_src, gx);
   s.wait();
 }
@@ -282,9 +354,9 @@ Conv2dGeometry depth_geometry(const Conv2dGeometry& g) {
   return d;
 }
 
-// w' of space_to_depth, into buffer `role`.
-const float* depth_weight(const Conv2dGeometry& g, const Conv2dGeometry& d, const float* w, int role) {
-  float* out = thread_buffer(role, size_t(d.out_channels * d.col_rows()) * sizeof(float));
+// w' of space_to_depth, in a buffer of the calling thread.
+const float* depth_weight(const Conv2dGeometry& g, const Conv2dGeometry& d, const float* w) {
+  float* out = thread_buffer(kDepthWeight, size_t(d.out_channels * d.col_rows()) * sizeof(float));
   for (int64_t o = 0; o < g.out_channels; ++o)
     for (int64_t c = 0; c < g.in_channels; ++c)
       for (int64_t ph = 0; ph < g.stride_h; ++ph)
@@ -300,12 +372,12 @@ const float* depth_weight(const Conv2dGeometry& g, const Conv2dGeometry& d, cons
   return out;
 }
 
-// Calls f(image, channel of x, row of x or -1 when outside, channel of z,
-// row of z) for every row of z; the columns map as iw = sw * i + pw - pad_w.
+// Calls f(image of the chunk, channel of x, row of x or -1 when outside,
+// channel of z, row of z) for every row of z of images [0, count); the
+// columns map as iw = sw * i + pw - pad_w. Called by one thread per chunk.
 template <class F>
-void for_each_depth_row(const Conv2dGeometry& g, const Conv2dGeometry& d, F&& f) {
-#pragma omp parallel for collapse(2)
-  for (int64_t n = 0; n < g.batch; ++n)
+void for_each_depth_row(const Conv2dGeometry& g, const Conv2dGeometry& d, int64_t count, F&& f) {
+  for (int64_t n = 0; n < count; ++n)
     for (int64_t cd = 0; cd < d.in_channels; ++cd) {
       const int64_t c = cd / (g.stride_h * g.stride_w), ph = cd / g.stride_w % g.stride_h;
       for (int64_t j = 0; j < d.in_h; ++j) {
@@ -319,56 +391,58 @@ void for_each_depth_row(const Conv2dGeometry& g, const Conv2dGeometry& d, F&& f)
 
 bool conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias, float* y, bool relu) {
   std::lock_guard<std::mutex> lock(cache_mutex());
-  if (!space_to_depth(g)) {
-    const std::shared_ptr<Forward> f = forward_primitive(g, relu, bias != nullptr);
-    if (!f) return false;
-    run_forward(g, x, weight, bias, y, *f);
-    return true;
-  }
+  const auto make = [&](const Conv2dGeometry& c) { return forward_primitive(c, relu, bias != nullptr); };
+  const int64_t x_image = g.in_channels * g.in_plane(), y_image = g.out_channels * g.out_plane();
+  if (!space_to_depth(g))
+    return for_each_chunk<Forward>(g, weight, make, [&](int64_t first, int64_t count, const Forward& f, const memory& w) {
+      run_forward(with_batch(g, count), x + first * x_image, w, bias, y + first * y_image, f);
+    });
   const Conv2dGeometry d = depth_geometry(g);
-  const std::shared_ptr<Forward> f = forward_primitive(d, relu, bias != nullptr);
-  if (!f) return false;
-  float* z = thread_buffer(3, size_t(d.batch * d.in_channels * d.in_plane()) * sizeof(float));
-  for_each_depth_row(g, d, [&](int64_t n, int64_t c, int64_t ih, int64_t cd, int64_t j) {
-    float* row = z + ((n * d.in_channels + cd) * d.in_h + j) * d.in_w;
-    const float* src = ih < 0 ? nullptr : x + ((n * g.in_channels + c) * g.in_h + ih) * g.in_w;
-    const int64_t pw = cd % g.stride_w;
-    for (int64_t i = 0; i < d.in_w; ++i) {
-      const int64_t iw = i * g.stride_w + pw - g.pad_w;
-      row[i] = src && iw >= 0 && iw < g.in_w ? src[iw] : 0.0f;
-    }
+  return for_each_chunk<Forward>(d, depth_weight(g, d, weight), make,
+                                 [&](int64_t first, int64_t count, const Forward& f, const memory& w) {
+    float* z = thread_buffer(kDepthInput, size_t(count * d.in_channels * d.in_plane()) * sizeof(float));
+    for_each_depth_row(g, d, count, [&](int64_t n, int64_t c, int64_t ih, int64_t cd, int64_t j) {
+      float* row = z + ((n * d.in_channels + cd) * d.in_h + j) * d.in_w;
+      const float* src = ih < 0 ? nullptr : x + ((first + n) * g.in_channels + c) * g.in_plane() + ih * g.in_w;
+      const int64_t pw = cd % g.stride_w;
+      for (int64_t i = 0; i < d.in_w; ++i) {
+        const int64_t iw = i * g.stride_w + pw - g.pad_w;
+        row[i] = src && iw >= 0 && iw < g.in_w ? src[iw] : 0.0f;
+      }
+    });
+    run_forward(with_batch(d, count), z, w, bias, y + first * y_image, f);
   });
-  run_forward(d, z, depth_weight(g, d, weight, 4), bias, y, *f);
-  return true;
 }
 
 bool conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* weight, float* gx) {
   std::lock_guard<std::mutex> lock(cache_mutex());
-  if (!space_to_depth(g)) {
-    const std::shared_ptr<BackwardData> b = backward_data_primitive(g);
-    if (!b) return false;
-    run_backward_data(gy, weight, gx, *b);
-    return true;
-  }
+  const auto make = [&](const Conv2dGeometry& c) { return backward_data_primitive(c); };
+  const int64_t x_image = g.in_channels * g.in_plane(), y_image = g.out_channels * g.out_plane();
+  if (!space_to_depth(g))
+    return for_each_chunk<BackwardData>(g, weight, make,
+                                        [&](int64_t first, int64_t, const BackwardData& b, const memory& w) {
+      run_backward_data(gy + first * y_image, w, gx + first * x_image, b);
+    });
   const Conv2dGeometry d = depth_geometry(g);
-  const std::shared_ptr<BackwardData> b = backward_data_primitive(d);
-  if (!b) return false;
-  float* gz = thread_buffer(3, size_t(d.batch * d.in_channels * d.in_plane()) * sizeof(float));
-  run_backward_data(gy, depth_weight(g, d, weight, 4), gz, *b);
-  // gx is z's adjoint: every element of x appears in z at most once (input
-  // pixels no output reads, past z's end, get 0).
-  std::fill(gx, gx + g.batch * g.in_channels * g.in_plane(), 0.0f);
-  for_each_depth_row(g, d, [&](int64_t n, int64_t c, int64_t ih, int64_t cd, int64_t j) {
-    if (ih < 0) return;
-    const float* row = gz + ((n * d.in_channels + cd) * d.in_h + j) * d.in_w;
-    float* dst = gx + ((n * g.in_channels + c) * g.in_h + ih) * g.in_w;
-    const int64_t pw = cd % g.stride_w;
-    for (int64_t i = 0; i < d.in_w; ++i) {
-      const int64_t iw = i * g.stride_w + pw - g.pad_w;
-      if (iw >= 0 && iw < g.in_w) dst[iw] = row[i];
-    }
+  return for_each_chunk<BackwardData>(d, depth_weight(g, d, weight), make,
+                                      [&](int64_t first, int64_t count, const BackwardData& b, const memory& w) {
+    float* gz = thread_buffer(kDepthInput, size_t(count * d.in_channels * d.in_plane()) * sizeof(float));
+    run_backward_data(gy + first * y_image, w, gz, b);
+    // gx is z's adjoint: every element of x appears in z at most once (input
+    // pixels no output reads, past z's end, get 0).
+    float* gx_chunk = gx + first * x_image;
+    std::fill(gx_chunk, gx_chunk + count * x_image, 0.0f);
+    for_each_depth_row(g, d, count, [&](int64_t n, int64_t c, int64_t ih, int64_t cd, int64_t j) {
+      if (ih < 0) return;
+      const float* row = gz + ((n * d.in_channels + cd) * d.in_h + j) * d.in_w;
+      float* dst = gx_chunk + (n * g.in_channels + c) * g.in_plane() + ih * g.in_w;
+      const int64_t pw = cd % g.stride_w;
+      for (int64_t i = 0; i < d.in_w; ++i) {
+        const int64_t iw = i * g.stride_w + pw - g.pad_w;
+        if (iw >= 0 && iw < g.in_w) dst[iw] = row[i];
+      }
+    });
   });
-  return true;
 }
 
 #else  // built without oneDNN

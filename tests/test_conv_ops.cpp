@@ -121,7 +121,8 @@ BOOST_AUTO_TEST_SUITE_END()
 // below): forward with and without bias and ReLU, and backward-data, on random
 // inputs. AlexNet's five layer types at small sizes, one image and several,
 // a stride whose floor division leaves input columns unread (right padding
-// below the left), odd channel counts and a 1x1. Weight gradients always run
+// below the left), odd channel counts, a 1x1, and batches that the threads
+// share in chunks. Weight gradients always run
 // the reference (the backbone is frozen): nothing to compare.
 BOOST_AUTO_TEST_SUITE(onednn, *boost::unit_test::precondition([](boost::unit_test::test_unit_id) {
   return boost::unit_test::assertion_result(kernels::cpu::onednn::available());
@@ -131,7 +132,9 @@ BOOST_AUTO_TEST_CASE(matches_the_reference_forward_and_backward_data) {
   const std::vector<ConvCase> cases{{{2, 3, 67, 67}, {64, 3, 11, 11}, 4, 2, true}, {{1, 64, 15, 15}, {192, 64, 5, 5}, 1, 2, true},
                                     {{3, 192, 7, 7}, {384, 192, 3, 3}, 1, 1, false}, {{2, 384, 6, 6}, {256, 384, 3, 3}, 1, 1, true},
                                     {{2, 5, 9, 8}, {7, 5, 3, 3}, 3, 0, true},        {{2, 6, 5, 7}, {3, 6, 1, 1}, 1, 0, false},
-                                    {{1, 3, 30, 29}, {17, 3, 4, 4}, 2, 1, true}};
+                                    {{1, 3, 30, 29}, {17, 3, 4, 4}, 2, 1, true},
+                                    // Batches split into chunks among the threads, with a shorter last one.
+                                    {{9, 3, 23, 23}, {16, 3, 11, 11}, 4, 2, true},   {{9, 32, 7, 7}, {48, 32, 3, 3}, 1, 1, true}};
   for (const ConvCase& c : cases)
     for (bool relu : {false, true})
       BOOST_TEST_CONTEXT("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.stride << " pad " << c.pad
