@@ -350,6 +350,36 @@ BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
 }
 
 // Ties (ReLU zeros) send the gradient to the first maximum of the window, as PyTorch does.
+// The CPU backward (scatter; in float32 on AVX-512 CPUs 16 interior windows
+// at a time) against pool_math.h's gather form, bit for bit: rows wide enough
+// for several 16-window blocks plus edges, padding, strides 1-3, inputs with
+// many ties (values from a small set, ReLU-like zeros) and NaNs.
+BOOST_AUTO_TEST_CASE(backward_matches_the_gather_form_with_ties_and_nans) {
+  struct Case { int h, w, k, s, p; bool ceil; };
+  const Case cases[] = {{9, 75, 3, 2, 0, false}, {7, 70, 3, 2, 1, true}, {5, 40, 2, 1, 0, false}, {6, 101, 3, 3, 1, true}};
+  for (const Case& c : cases) {
+    std::vector<double> v = values(random_tensor({2, 3, c.h, c.w}, 50 + c.w));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = std::max(0.0, std::round(v[i] * 3));  // -3 .. 3, then ReLU
+    v[7] = v[200] = std::nan("");
+    const Tensor x = Tensor::from_vector(v, {2, 3, c.h, c.w}).to(DType::Float32).set_requires_grad(true);
+    const Tensor y = max_pool2d(x, c.k, c.s, c.p, c.ceil);
+    const Tensor gy = random_tensor(y.shape(), 60 + c.w, -1, 1, DType::Float32);
+    y.backward(gy);
+    kernels::Pool2dGeometry g;
+    g.planes = 6, g.in_h = c.h, g.in_w = c.w, g.out_h = int(y.size(2)), g.out_w = int(y.size(3));
+    g.kernel_h = g.kernel_w = c.k, g.stride_h = g.stride_w = c.s, g.pad_h = g.pad_w = c.p;
+    const Tensor xf = x.detach();
+    const float* xs = xf.data<float>();
+    const float* gys = gy.data<float>();
+    std::vector<double> ref;
+    for (int64_t plane = 0; plane < g.planes; ++plane)
+      for (int ih = 0; ih < c.h; ++ih)
+        for (int iw = 0; iw < c.w; ++iw)
+          ref.push_back(kernels::max_pool_input_grad(xs + plane * c.h * c.w, gys + plane * g.out_h * g.out_w, g, ih, iw));
+    DIFFERNET_CHECK_CLOSE_VECTORS(values(x.grad()), ref, 0, 0);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(ties_go_to_the_first_maximum) {
   const Tensor x = Tensor::zeros({1, 1, 3, 3}, DType::Float64).set_requires_grad(true);
   sum(max_pool2d(x, 2, 1)).backward();
