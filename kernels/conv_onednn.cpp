@@ -392,6 +392,7 @@ void for_each_depth_row(const Conv2dGeometry& g, const Conv2dGeometry& d, int64_
 }  // namespace
 
 bool conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias, float* y, bool relu) {
+  if (g.batch <= 0) return false;  // oneDNN takes no empty tensors: the reference does nothing
   std::lock_guard<std::mutex> lock(cache_mutex());
   const auto make = [&](const Conv2dGeometry& c) { return forward_primitive(c, relu, bias != nullptr); };
   const int64_t x_image = g.in_channels * g.in_plane(), y_image = g.out_channels * g.out_plane();
@@ -417,6 +418,7 @@ bool conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const 
 }
 
 bool conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* weight, float* gx) {
+  if (g.batch <= 0) return false;
   std::lock_guard<std::mutex> lock(cache_mutex());
   const auto make = [&](const Conv2dGeometry& c) { return backward_data_primitive(c); };
   const int64_t x_image = g.in_channels * g.in_plane(), y_image = g.out_channels * g.out_plane();

@@ -161,6 +161,23 @@ BOOST_AUTO_TEST_CASE(matches_the_reference_forward_and_backward_data) {
       }
 }
 
+// An empty batch: oneDNN declines it (the reference does nothing), in both
+// directions, and the float32 op gives empty results.
+BOOST_AUTO_TEST_CASE(declines_an_empty_batch) {
+  kernels::Conv2dGeometry g;
+  g.batch = 0, g.in_channels = 3, g.in_h = g.in_w = 9, g.out_channels = 4, g.kernel_h = g.kernel_w = 3;
+  g.pad_h = g.pad_w = 1, g.out_h = g.out_w = 9;
+  const Tensor w = random_tensor({4, 3, 3, 3}, 2, -1, 1, DType::Float32);
+  float none = 0;
+  BOOST_CHECK(!kernels::cpu::onednn::conv2d(g, &none, w.data<float>(), nullptr, &none, true));
+  BOOST_CHECK(!kernels::cpu::onednn::conv2d_backward_input(g, &none, w.data<float>(), &none));
+  const Tensor x = random_tensor({0, 3, 9, 9}, 1, -1, 1, DType::Float32).set_requires_grad(true);
+  const Tensor y = conv2d_relu(x, w, Tensor(), 1, 1);
+  BOOST_CHECK(y.shape() == (Shape{0, 4, 9, 9}));
+  y.backward(Tensor::zeros(y.shape(), DType::Float32));
+  BOOST_CHECK(x.grad().shape() == x.shape());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(convolution)
