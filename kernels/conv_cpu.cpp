@@ -328,37 +328,41 @@ void conv2d_backward_input_im2col(const Conv2dGeometry& g, const T* gy, const T*
 
 namespace {
 
-enum class Backend { Unknown, OneDnn, Im2col };
+enum class Backend { Unknown, OneDnn, Winograd, Im2col };
 
-// DIFFERNET_CPU_CONV: "onednn" or "im2col" forces a backend, unset or "auto" measures.
+// DIFFERNET_CPU_CONV: "onednn" (direct), "winograd" (oneDNN's Winograd where
+// it applies, else direct) or "im2col" forces a backend; unset or "auto" measures.
 Backend forced_backend() {
   static const Backend forced = [] {
     const char* env = std::getenv("DIFFERNET_CPU_CONV");
     if (!env || std::strcmp(env, "auto") == 0 || !*env) return Backend::Unknown;
     if (std::strcmp(env, "onednn") == 0) return Backend::OneDnn;
+    if (std::strcmp(env, "winograd") == 0) return Backend::Winograd;
     if (std::strcmp(env, "im2col") == 0) return Backend::Im2col;
-    throw Error(detail::concat("DIFFERNET_CPU_CONV=", env, ": expected auto, onednn or im2col"));
+    throw Error(detail::concat("DIFFERNET_CPU_CONV=", env, ": expected auto, onednn, winograd or im2col"));
   }();
   return forced;
 }
 
 // Runs one direction of a float32 convolution on the backend chosen for its
-// geometry. The first call of a geometry runs the reference twice and oneDNN
-// twice (the first oneDNN run compiles its kernel), keeps the faster of the
-// two best times -- as conv_cudnn.cu keeps cuDNN's fastest algorithm -- and
-// leaves the output of the chosen one (the reference runs once more when it
-// won). Both write the whole output, so the repeats do not change it.
-// The choice is per direction, geometry and bias, not per ReLU: conv2d_relu
-// and relu(conv2d) then give the same bits.
+// geometry: im2col, oneDNN direct or oneDNN Winograd (3x3 stride 1). The
+// first call of a geometry runs each candidate twice (the first oneDNN run
+// compiles its kernel), keeps the one with the best time -- as conv_cudnn.cu
+// keeps cuDNN's fastest algorithm -- and leaves its output (it runs once more
+// when it was not the last measured). All write the whole output, so the
+// repeats do not change it. The choice is per direction, geometry and bias,
+// not per ReLU: conv2d_relu and relu(conv2d) then give the same bits.
+// onednn_run(algorithm) returns false where oneDNN has no such kernel.
 template <class OneDnn, class Reference>
-void run_faster(const char* what, const Conv2dGeometry& g, bool bias, OneDnn&& onednn_run,
-                Reference&& reference) {
+void run_faster(const char* what, const Conv2dGeometry& g, bool bias, OneDnn&& onednn_run, Reference&& reference) {
+  const auto run = [&](Backend b) {
+    if (b == Backend::Winograd && onednn_run(onednn::Algorithm::Winograd)) return;
+    if (b != Backend::Im2col && onednn_run(onednn::Algorithm::Direct)) return;
+    reference();
+  };
   const Backend forced = forced_backend();
-  if (!onednn::available() || forced == Backend::Im2col) return reference();
-  if (forced == Backend::OneDnn) {
-    if (!onednn_run()) reference();
-    return;
-  }
+  if (!onednn::available()) return reference();
+  if (forced != Backend::Unknown) return run(forced);
   using Key = std::tuple<const char*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                          int64_t, int64_t, bool>;
   static std::map<Key, Backend> chosen;
@@ -370,16 +374,13 @@ void run_faster(const char* what, const Conv2dGeometry& g, bool bias, OneDnn&& o
     std::lock_guard<std::mutex> lock(mutex);
     if (auto it = chosen.find(key); it != chosen.end()) backend = it->second;
   }
-  if (backend == Backend::OneDnn) {
-    if (!onednn_run()) reference();
-    return;
-  }
-  if (backend == Backend::Im2col) return reference();
-  const auto best_of_two = [](auto&& run) {
+  if (backend != Backend::Unknown) return run(backend);
+  // Best of two runs in ms, or -1 where the candidate has no kernel.
+  const auto best_of_two = [](auto&& attempt) {
     double best = 1e300;
     for (int i = 0; i < 2; ++i) {
       const auto start = std::chrono::steady_clock::now();
-      if (!run()) return -1.0;
+      if (!attempt()) return -1.0;
       best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
     return best;
@@ -388,15 +389,25 @@ void run_faster(const char* what, const Conv2dGeometry& g, bool bias, OneDnn&& o
     reference();
     return true;
   });
-  const double onednn_ms = best_of_two(onednn_run);
-  backend = onednn_ms >= 0 && onednn_ms < im2col_ms ? Backend::OneDnn : Backend::Im2col;
-  if (backend == Backend::Im2col) reference();
-  if (log_conv_algorithms())
-    std::fprintf(stderr, "CPU conv %s %lldx%lldx%lldx%lld -> %lld (k%lld s%lld): oneDNN %s ms, im2col %.3f ms -> %s\n",
+  const double winograd_ms = best_of_two([&] { return onednn_run(onednn::Algorithm::Winograd); });
+  const double direct_ms = best_of_two([&] { return onednn_run(onednn::Algorithm::Direct); });
+  backend = Backend::Im2col;
+  double best = im2col_ms;
+  if (winograd_ms >= 0 && winograd_ms < best) backend = Backend::Winograd, best = winograd_ms;
+  if (direct_ms >= 0 && direct_ms < best) backend = Backend::OneDnn, best = direct_ms;
+  // The last successful run was direct's, else Winograd's, else im2col's.
+  const Backend last = direct_ms >= 0 ? Backend::OneDnn : winograd_ms >= 0 ? Backend::Winograd : Backend::Im2col;
+  if (backend != last) run(backend);
+  if (log_conv_algorithms()) {
+    const auto ms = [](double t) { return t >= 0 ? std::to_string(t) : std::string("(none)"); };
+    std::fprintf(stderr,
+                 "CPU conv %s %lldx%lldx%lldx%lld -> %lld (k%lld s%lld): oneDNN direct %s ms, Winograd %s ms, im2col "
+                 "%.3f ms -> %s\n",
                  what, (long long)g.batch, (long long)g.in_channels, (long long)g.in_h, (long long)g.in_w,
-                 (long long)g.out_channels, (long long)g.kernel_h, (long long)g.stride_h,
-                 onednn_ms >= 0 ? std::to_string(onednn_ms).c_str() : "(none)", im2col_ms,
-                 backend == Backend::OneDnn ? "oneDNN" : "im2col");
+                 (long long)g.out_channels, (long long)g.kernel_h, (long long)g.stride_h, ms(direct_ms).c_str(),
+                 ms(winograd_ms).c_str(), im2col_ms,
+                 backend == Backend::OneDnn ? "oneDNN direct" : backend == Backend::Winograd ? "oneDNN Winograd" : "im2col");
+  }
   std::lock_guard<std::mutex> lock(mutex);
   chosen[key] = backend;
 }
@@ -407,7 +418,7 @@ template <class T>
 void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y, bool relu) {
   if constexpr (std::is_same_v<T, float>) {
     run_faster(
-        "forward", g, bias != nullptr, [&] { return onednn::conv2d(g, x, weight, bias, y, relu); },
+        "forward", g, bias != nullptr, [&](onednn::Algorithm a) { return onednn::conv2d(g, x, weight, bias, y, relu, a); },
         [&] { conv2d_im2col<T>(g, x, weight, bias, y, relu); });
   } else {
     conv2d_im2col<T>(g, x, weight, bias, y, relu);
@@ -418,7 +429,7 @@ template <class T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* weight, T* gx) {
   if constexpr (std::is_same_v<T, float>) {
     run_faster(
-        "backward-data", g, false, [&] { return onednn::conv2d_backward_input(g, gy, weight, gx); },
+        "backward-data", g, false, [&](onednn::Algorithm a) { return onednn::conv2d_backward_input(g, gy, weight, gx, a); },
         [&] { conv2d_backward_input_im2col<T>(g, gy, weight, gx); });
   } else {
     conv2d_backward_input_im2col<T>(g, gy, weight, gx);

@@ -162,10 +162,13 @@ struct BackwardData {
 };
 
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       bool, bool>;
-Key key_of(const Conv2dGeometry& g, bool relu, bool bias) {
+                       bool, bool, Algorithm>;
+Key key_of(const Conv2dGeometry& g, bool relu, bool bias, Algorithm algorithm) {
   return {g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w,
-          g.stride_h, g.stride_w, g.pad_h, g.pad_w, relu, bias};
+          g.stride_h, g.stride_w, g.pad_h, g.pad_w, relu, bias, algorithm};
+}
+dnnl::algorithm dnnl_algorithm(Algorithm algorithm) {
+  return algorithm == Algorithm::Winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
 }
 
 // Primitives by geometry, built on first use; nullptr where oneDNN has no
@@ -187,16 +190,16 @@ auto first_optimised(Make&& make) {
   }
 }
 
-std::shared_ptr<Forward> forward_primitive(const Conv2dGeometry& g, bool relu, bool bias) {
+std::shared_ptr<Forward> forward_primitive(const Conv2dGeometry& g, bool relu, bool bias, Algorithm algorithm) {
   static std::map<Key, std::shared_ptr<Forward>> cache;
-  const Key key = key_of(g, relu, bias);
+  const Key key = key_of(g, relu, bias, algorithm);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   const Dims strides{g.stride_h, g.stride_w}, left{g.pad_h, g.pad_w}, right = right_padding(g);
   std::shared_ptr<Forward> made;
   try {
     made = first_optimised([&](bool blocked) {
       const auto kind = dnnl::prop_kind::forward_inference;
-      const auto algo = dnnl::algorithm::convolution_direct;
+      const auto algo = dnnl_algorithm(algorithm);
       const memory::desc src = activation(src_dims(g), true, blocked), dst = activation(dst_dims(g), false, blocked);
       const auto desc = bias ? dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)),
                                                                plain({g.out_channels}), dst, strides, left, right)
@@ -221,15 +224,15 @@ std::shared_ptr<Forward> forward_primitive(const Conv2dGeometry& g, bool relu, b
   return made;
 }
 
-std::shared_ptr<BackwardData> backward_data_primitive(const Conv2dGeometry& g) {
+std::shared_ptr<BackwardData> backward_data_primitive(const Conv2dGeometry& g, Algorithm algorithm) {
   static std::map<Key, std::shared_ptr<BackwardData>> cache;
-  const Key key = key_of(g, false, false);
+  const Key key = key_of(g, false, false, algorithm);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   const Dims strides{g.stride_h, g.stride_w}, left{g.pad_h, g.pad_w}, right = right_padding(g);
   std::shared_ptr<BackwardData> made;
   try {
     made = first_optimised([&](bool blocked) {
-      const auto algo = dnnl::algorithm::convolution_direct;
+      const auto algo = dnnl_algorithm(algorithm);
       const memory::desc src = activation(src_dims(g), false, blocked), dst = activation(dst_dims(g), false, blocked);
       // oneDNN's backward primitives take the forward's description as a hint.
       const dnnl::convolution_forward::primitive_desc hint(
@@ -391,10 +394,12 @@ void for_each_depth_row(const Conv2dGeometry& g, const Conv2dGeometry& d, int64_
 
 }  // namespace
 
-bool conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias, float* y, bool relu) {
+bool conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias, float* y, bool relu,
+            Algorithm algorithm) {
   if (g.batch <= 0) return false;  // oneDNN takes no empty tensors: the reference does nothing
+  if (algorithm == Algorithm::Winograd && space_to_depth(g)) return false;
   std::lock_guard<std::mutex> lock(cache_mutex());
-  const auto make = [&](const Conv2dGeometry& c) { return forward_primitive(c, relu, bias != nullptr); };
+  const auto make = [&](const Conv2dGeometry& c) { return forward_primitive(c, relu, bias != nullptr, algorithm); };
   const int64_t x_image = g.in_channels * g.in_plane(), y_image = g.out_channels * g.out_plane();
   if (!space_to_depth(g))
     return for_each_chunk<Forward>(g, weight, make, [&](int64_t first, int64_t count, const Forward& f, const memory& w) {
@@ -417,10 +422,11 @@ bool conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const 
   });
 }
 
-bool conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* weight, float* gx) {
+bool conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* weight, float* gx, Algorithm algorithm) {
   if (g.batch <= 0) return false;
+  if (algorithm == Algorithm::Winograd && space_to_depth(g)) return false;
   std::lock_guard<std::mutex> lock(cache_mutex());
-  const auto make = [&](const Conv2dGeometry& c) { return backward_data_primitive(c); };
+  const auto make = [&](const Conv2dGeometry& c) { return backward_data_primitive(c, algorithm); };
   const int64_t x_image = g.in_channels * g.in_plane(), y_image = g.out_channels * g.out_plane();
   if (!space_to_depth(g))
     return for_each_chunk<BackwardData>(g, weight, make,
@@ -453,11 +459,11 @@ bool conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float
 
 bool available() { return false; }
 
-bool conv2d(const Conv2dGeometry&, const float*, const float*, const float*, float*, bool) {
+bool conv2d(const Conv2dGeometry&, const float*, const float*, const float*, float*, bool, Algorithm) {
   throw Error("oneDNN convolution: this build has no oneDNN (configure with libdnnl-dev installed)");
 }
 
-bool conv2d_backward_input(const Conv2dGeometry&, const float*, const float*, float*) {
+bool conv2d_backward_input(const Conv2dGeometry&, const float*, const float*, float*, Algorithm) {
   throw Error("oneDNN convolution: this build has no oneDNN (configure with libdnnl-dev installed)");
 }
 

@@ -15,10 +15,17 @@ namespace differnet::kernels::cpu::onednn {
 // Whether this build has oneDNN.
 bool available();
 
+// oneDNN's algorithms: direct, or Winograd's F(4x4, 3x3) (3x3 stride-1 only:
+// 2.25x fewer multiplications, float32 rounding a little different; the
+// parity test holds it to the same tolerance).
+enum class Algorithm { Direct, Winograd };
+
 // The contracts of cpu::conv2d and cpu::conv2d_backward_input (kernels/conv.h)
 // for float32 NCHW tensors. Return false, having written nothing, when oneDNN
-// has no implementation for the geometry; throw when !available().
-bool conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias, float* y, bool relu);
-bool conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* weight, float* gx);
+// has no implementation of the algorithm for the geometry; throw when !available().
+bool conv2d(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias, float* y, bool relu,
+            Algorithm algorithm = Algorithm::Direct);
+bool conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* weight, float* gx,
+                           Algorithm algorithm = Algorithm::Direct);
 
 }  // namespace differnet::kernels::cpu::onednn

@@ -119,7 +119,8 @@ BOOST_AUTO_TEST_SUITE_END()
 // kernels/conv_onednn.h against the reference it replaces where faster
 // (im2col + GEMM, itself checked against naive loops and finite differences
 // below): forward with and without bias and ReLU, and backward-data, on random
-// inputs. AlexNet's five layer types at small sizes, one image and several,
+// inputs, with oneDNN's direct and (where it has one) Winograd kernel.
+// AlexNet's five layer types at small sizes, one image and several,
 // a stride whose floor division leaves input columns unread (right padding
 // below the left), odd channel counts, a 1x1, and batches that the threads
 // share in chunks. Weight gradients always run
@@ -135,6 +136,7 @@ BOOST_AUTO_TEST_CASE(matches_the_reference_forward_and_backward_data) {
                                     {{1, 3, 30, 29}, {17, 3, 4, 4}, 2, 1, true},
                                     // Batches split into chunks among the threads, with a shorter last one.
                                     {{9, 3, 23, 23}, {16, 3, 11, 11}, 4, 2, true},   {{9, 32, 7, 7}, {48, 32, 3, 3}, 1, 1, true}};
+  int winograd_runs = 0;
   for (const ConvCase& c : cases)
     for (bool relu : {false, true})
       BOOST_TEST_CONTEXT("x " << shape_str(c.x) << " w " << shape_str(c.w) << " stride " << c.stride << " pad " << c.pad
@@ -150,15 +152,27 @@ BOOST_AUTO_TEST_CASE(matches_the_reference_forward_and_backward_data) {
         const Tensor gy = random_tensor(y_shape, 4, -1, 1, DType::Float32);
         Tensor y = Tensor::empty(y_shape, DType::Float32, Device::CPU), y_ref = Tensor::empty(y_shape, DType::Float32, Device::CPU);
         const float* bias = c.bias ? b.data<float>() : nullptr;
-        BOOST_REQUIRE(kernels::cpu::onednn::conv2d(g, x.data<float>(), w.data<float>(), bias, y.data<float>(), relu));
         kernels::cpu::conv2d_im2col<float>(g, x.data<float>(), w.data<float>(), bias, y_ref.data<float>(), relu);
-        DIFFERNET_CHECK_CLOSE_VECTORS(values(y), values(y_ref), 1e-4, 1e-4);
-        if (relu) continue;  // backward-data has no ReLU
         Tensor gx = Tensor::empty(c.x, DType::Float32, Device::CPU), gx_ref = Tensor::empty(c.x, DType::Float32, Device::CPU);
-        BOOST_REQUIRE(kernels::cpu::onednn::conv2d_backward_input(g, gy.data<float>(), w.data<float>(), gx.data<float>()));
         kernels::cpu::conv2d_backward_input_im2col<float>(g, gy.data<float>(), w.data<float>(), gx_ref.data<float>());
-        DIFFERNET_CHECK_CLOSE_VECTORS(values(gx), values(gx_ref), 1e-4, 1e-4);
+        // Direct everywhere; Winograd where oneDNN has it (3x3, stride 1, AVX-512).
+        for (const auto algorithm : {kernels::cpu::onednn::Algorithm::Direct, kernels::cpu::onednn::Algorithm::Winograd}) {
+          const bool direct = algorithm == kernels::cpu::onednn::Algorithm::Direct;
+          const bool ran = kernels::cpu::onednn::conv2d(g, x.data<float>(), w.data<float>(), bias, y.data<float>(), relu, algorithm);
+          BOOST_REQUIRE(ran || !direct);
+          if (!ran) continue;
+          winograd_runs += !direct;
+          DIFFERNET_CHECK_CLOSE_VECTORS(values(y), values(y_ref), 1e-4, 1e-4);
+          if (relu) continue;  // backward-data has no ReLU
+          if (!kernels::cpu::onednn::conv2d_backward_input(g, gy.data<float>(), w.data<float>(), gx.data<float>(), algorithm)) {
+            BOOST_REQUIRE(!direct);
+            continue;
+          }
+          DIFFERNET_CHECK_CLOSE_VECTORS(values(gx), values(gx_ref), 1e-4, 1e-4);
+        }
       }
+  // AlexNet's 3x3 layers have Winograd kernels wherever oneDNN runs AVX-512.
+  if (kernels::cpu::avx512_supported()) BOOST_CHECK_GT(winograd_runs, 0);
 }
 
 // An empty batch: oneDNN declines it (the reference does nothing), in both
