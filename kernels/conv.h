@@ -27,9 +27,10 @@ struct Conv2dGeometry {
 
 namespace cpu {
 // y = conv(x, weight) + bias, then max(y, 0) when relu is set; bias may be null.
-// The first float32 call of a geometry (direction, relu, bias) times oneDNN
-// against the reference and keeps the faster, unless DIFFERNET_CPU_CONV
-// (read once) says onednn or im2col; --profile logs the choice.
+// The first float32 call of a geometry (direction, bias) times oneDNN (direct,
+// and Winograd for 3x3 stride 1) against the reference and keeps the fastest,
+// unless DIFFERNET_CPU_CONV (read once) says onednn, winograd or im2col;
+// --profile logs the choice.
 template <class T>
 void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y, bool relu = false);
 // gx = d(sum(y * gy))/dx, written (not accumulated).

@@ -7,8 +7,8 @@
 # On AVX-512 CPUs the CPU kernel and flow tests run twice more: all GEMMs on
 # our AVX-512 kernel, and no AVX-512 code (the path of an AVX2-only CPU;
 # oneDNN then runs its AVX2 kernels). The convolution and backbone tests run
-# once more with every CPU convolution on oneDNN (DIFFERNET_CPU_CONV=onednn;
-# by default each shape takes the faster of oneDNN and im2col).
+# twice more with every CPU convolution on oneDNN (DIFFERNET_CPU_CONV=onednn,
+# then =winograd; by default each shape takes the fastest of them and im2col).
 # scripts/sanitize.sh builds without oneDNN.
 #
 # Then the SIMT emulation build (DIFFERNET_CUDA=EMULATE, its own build folder)
@@ -37,8 +37,10 @@ cmake -S . -B "$BUILD_DIR" "${args[@]}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 1800)
 
-(cd "$BUILD_DIR" && DIFFERNET_CPU_CONV=onednn ctest --output-on-failure -j "$JOBS" --timeout 1800 \
-  -R '^test_(conv_ops|backbone)$')
+for conv in onednn winograd; do
+  (cd "$BUILD_DIR" && DIFFERNET_CPU_CONV=$conv ctest --output-on-failure -j "$JOBS" --timeout 1800 \
+    -R '^test_(conv_ops|backbone)$')
+done
 
 # On AVX-512 CPUs: the CPU kernel and flow tests once more with every GEMM on
 # our AVX-512 kernel (the choice of CPUs with full-width 512-bit units whose
