@@ -118,6 +118,8 @@ BOOST_AUTO_TEST_CASE(trains_evaluates_and_writes_every_output) {
 
   // differnet_score's path: load the model file and score the test images again.
   auto model = DifferNetModel::load(out + "/model.safetensors", weights, Device::CPU);
+  // differnet_score's default threshold is the stored one: exactly the run's.
+  BOOST_CHECK_EQUAL(std::stod(read_flow_metadata(out + "/model.safetensors").at("threshold")), r.threshold);
   std::vector<data::Sample> samples;
   for (const auto& s : r.scores) samples.push_back({s.path, s.label, s.defect_type, ""});
   data::ImageCacheOptions co;

@@ -607,7 +607,11 @@ class ExperimentRun {
                                last_scores[i]});
     result.categories = evaluation;
     {
-      weights::Metadata extra{{"threshold", std::to_string(result.threshold)},
+      // "%.17g" round-trips a double: differnet_score's default threshold is
+      // exactly the one results.json reports (std::to_string keeps 6 decimals).
+      char threshold[32];
+      std::snprintf(threshold, sizeof threshold, "%.17g", result.threshold);
+      weights::Metadata extra{{"threshold", threshold},
                               {"categories", set_name},
                               {"test_transforms", std::to_string(T)},
                               {"rotate", o.rotate ? "true" : "false"},
