@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "apps/common/blas_setup.h"
+#include "apps/common/options.h"
 #include "autograd/error.h"
 #include "bench/bench.h"
 #include "kernels/profile.h"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
       "quick", "smaller problem sizes (smoke test)")("tf32", "GPU: allow TF32 tensor cores in cuBLAS/cuDNN (rows get variant \"tf32\")")("list", "list the benchmark names and exit");
   try {
     po::variables_map vm;
+    differnet::app::check_command_line(argc, argv);
     po::store(po::parse_command_line(argc, argv, options), vm);
     po::notify(vm);
     if (vm.count("help")) {
