@@ -152,12 +152,14 @@ void add_row_vector(T* y, const T* bias, int64_t rows, int64_t cols) {
 }
 
 // Column blocks of 128 (a double accumulator each, on the stack), rows in
-// order within a block: the sums are those of reduce_sum, bit for bit.
+// order within a block: the sums are those of reduce_sum, bit for bit. The
+// blocks are handed out dynamically (a thread that lost its core on a shared
+// machine does not hold up the rest).
 template <class T>
 void linear_backward_epilogue(const T* gy, const T* y, T* gx, T* bias_grad, int64_t rows, int64_t cols) {
   constexpr int64_t kBlock = 128;
   const int64_t blocks = (cols + kBlock - 1) / kBlock;
-#pragma omp parallel for if (rows * cols > kParallelGrain && blocks > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (rows * cols > kParallelGrain && blocks > 1)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t c0 = b * kBlock, width = std::min(kBlock, cols - c0);
     double sums[kBlock] = {};

@@ -176,12 +176,13 @@ void drive(int64_t rows, int64_t cols, int64_t depth, const float* a, int64_t a_
   }
 }
 
-// x^T for the forward: [k x m] from A [m x k] (row stride lda).
+// x^T for the forward: [k x m] from A [m x k] (row stride lda). Dynamic
+// chunks, as in drive: a thread that lost its core does not hold up the rest.
 float* transposed_copy(const float* a, int64_t lda, int64_t m, int64_t k, bool parallel) {
   thread_local std::vector<float> buffer;
   if (int64_t(buffer.size()) < m * k) buffer.resize(size_t(m * k));
   float* t = buffer.data();
-#pragma omp parallel for if (parallel && m * k > (1 << 15))
+#pragma omp parallel for schedule(dynamic, 1) if (parallel && m * k > (1 << 15))
   for (int64_t p0 = 0; p0 < k; p0 += 64)
     for (int64_t i = 0; i < m; ++i)
       for (int64_t p = p0; p < std::min(k, p0 + 64); ++p) t[p * m + i] = a[i * lda + p];
