@@ -440,8 +440,13 @@ class ExperimentRun {
         Tensor feats;
         {
           StageTimer t(stages, o.feature_pool > 0 ? "flow" : "features", device);
-          if (o.feature_pool > 0) feats = index_select(pool_features, 0, batch_pool_rows[size_t(b)]);
-          else feats = model->features(prefetch->next()->images);
+          if (o.feature_pool > 0) {
+            feats = index_select(pool_features, 0, batch_pool_rows[size_t(b)]);
+          } else {  // the batch is freed here, before the flow step
+            const data::Batch batch = *prefetch->next();
+            training_batch_bytes = std::max(training_batch_bytes, double(batch.images.nbytes()));
+            feats = model->features(batch.images);
+          }
         }
         if (o.batch_hook) o.batch_hook(feats, long(epoch) * steps_per_epoch + b);
         double loss;
@@ -710,8 +715,10 @@ class ExperimentRun {
           {"image caches (uint8)", double(train_cache.pixels().nbytes() + test_cache.pixels().nbytes())},
           {"feature caches", double(test_features.nbytes() + (pool_features.defined() ? pool_features.nbytes() : 0))},
           {"last epoch's features (threshold)", last_epoch_feature_bytes},
+          {"training batch, each (current + 2 prefetched)", training_batch_bytes},
           {"host allocator: blocks in use now", double(host.bytes_in_use)},
           {"host allocator: freed blocks kept", double(host.bytes_cached)},
+          {"host allocator: most held at once (in use + kept)", double(host.bytes_held_peak)},
           {"peak resident set (getrusage)", peak_resident_bytes()}};
     }
     Json memory = Json::object();
@@ -790,6 +797,7 @@ class ExperimentRun {
   std::vector<std::string> last_epoch_names;
   bool last_epoch_complete = false;
   double last_epoch_feature_bytes = 0;
+  double training_batch_bytes = 0;  // one training batch's images (uint8 on the CPU), for the memory breakdown
   // localisation
   std::map<std::string, std::pair<std::vector<float>, std::vector<uint8_t>>> pixels;  // per category
   std::map<std::string, std::vector<ReportImage>> report_images;
