@@ -74,7 +74,8 @@ void run_batches(BenchState& state, int images, int transforms, int size, bool j
   state.measure([&] {
     const data::Batch batch = data::make_batch(cache, indices, options, rng, form);
     const int64_t n = batch.images.size(0), piece = app::DifferNetModel::kCpuFeatureChunk;
-    for (int64_t start = 0; start < n; start += piece) data::normalize_pixels(batch.images, start, std::min(piece, n - start));
+    for (int64_t start = 0; start < n; start += piece)
+      data::normalize_pixels(batch.images, start, std::min(piece, n - start));
   });
 }
 

@@ -161,6 +161,9 @@ std::vector<uint64_t> contrast_luma_sums(const ImageCache& cache, const std::vec
 }
 
 Batch make_batch(const ImageCache& cache, const std::vector<SampleTransform>& samples, BatchForm form) {
+  DIFFERNET_CHECK(form == BatchForm::Normalized || cache.device() == Device::CPU,
+                  "make_batch: uint8 pixel batches are made on the CPU only (this cache is on ",
+                  device_name(cache.device()), ")");
   const std::vector<SampleParams> params = sample_params(cache, samples);
   const int64_t n = int64_t(samples.size()), size = cache.size();
   Batch batch;
@@ -187,9 +190,6 @@ Batch make_batch(const ImageCache& cache, const std::vector<SampleTransform>& sa
     }
     return batch;
   }
-  DIFFERNET_CHECK(form == BatchForm::Normalized,
-                  "make_batch: uint8 pixel batches are made on the CPU only (this cache is on ", device_name(cache.device()),
-                  ")");
 #if DIFFERNET_WITH_CUDA
   const Tensor device_params = params_on_device(params);
   const Tensor sums = luma_sums_cuda(cache, device_params, n);
