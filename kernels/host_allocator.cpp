@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -71,6 +72,7 @@ struct Cache {
   size_t limit = limit_from_environment();
   kernels::BlockCache blocks;  // blocks of kLarge bytes and more
   int64_t system_allocations = 0, cache_hits = 0;
+  size_t bytes_held_peak = 0;  // only a system allocation makes the held total grow
 
   void release_all_locked() { blocks.release_all([](void* p) { std::free(p); }); }
 };
@@ -108,6 +110,7 @@ void* host_alloc(size_t bytes) {
                                      " bytes in large tensors now"));
   ++c.system_allocations;
   c.blocks.hand_out(ptr, size);
+  c.bytes_held_peak = std::max(c.bytes_held_peak, c.blocks.bytes_in_use() + c.blocks.bytes_cached());
   return ptr;
 }
 
@@ -134,7 +137,7 @@ void empty_cache() {
 HostAllocatorStats host_allocator_stats() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  return {c.blocks.bytes_in_use(), c.blocks.bytes_cached(), c.system_allocations, c.cache_hits};
+  return {c.blocks.bytes_in_use(), c.blocks.bytes_cached(), c.bytes_held_peak, c.system_allocations, c.cache_hits};
 }
 
 }  // namespace differnet::host

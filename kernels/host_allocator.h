@@ -21,6 +21,7 @@ size_t host_cache_limit();
 struct HostAllocatorStats {
   size_t bytes_in_use = 0;       // large blocks handed out to tensors now
   size_t bytes_cached = 0;       // large blocks held in free lists
+  size_t bytes_held_peak = 0;    // the most large-block bytes held at once (in use + cached) so far
   int64_t system_allocations = 0;  // large blocks obtained from the system
   int64_t cache_hits = 0;          // large requests served from the cache
 };
