@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "apps/common/blas_setup.h"
+#include "apps/common/options.h"
 #include "autograd/error.h"
 #include "bench/bench.h"
 #include "kernels/profile.h"
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
       "profile", "log each convolution's algorithm choice to stderr (cuDNN's; on the CPU oneDNN against im2col)");
   try {
     po::variables_map vm;
+    differnet::app::check_command_line(argc, argv);
     po::store(po::parse_command_line(argc, argv, options), vm);
     po::notify(vm);
     if (vm.count("help")) {

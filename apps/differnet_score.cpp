@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   pos.add("input", -1);
   try {
     po::variables_map vm;
+    check_command_line(argc, argv);
     po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
     if (vm.count("help")) {
       std::cout << opts << "\n";

@@ -24,6 +24,7 @@
 #include <map>
 #include <thread>
 
+#include "apps/common/options.h"
 #include "apps/common/sweep.h"
 #include "autograd/error.h"
 #include "weights/file_io.h"
@@ -283,6 +284,7 @@ int main(int argc, char** argv) {
   positional.add("command", 1).add("target", 1).add("extra", -1);
   try {
     po::variables_map vm;
+    check_command_line(argc, argv);
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
     po::notify(vm);
     if (vm.count("help") || command.empty()) {

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <string>
 
+#include "apps/common/options.h"
 #include "autograd/error.h"
 #include "data/mtd.h"
 #include "data/synthetic.h"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   // clang-format on
   try {
     po::variables_map vm;
+    differnet::app::check_command_line(argc, argv);
     po::store(po::parse_command_line(argc, argv, opts), vm);
     if (vm.count("help") || argc == 1) {
       std::cout << opts << "\n";

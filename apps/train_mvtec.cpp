@@ -36,7 +36,7 @@ void print_stage_times(const std::string& name, const std::map<std::string, doub
 
 void print_memory(const std::string& name, const std::vector<std::pair<std::string, double>>& memory) {
   std::printf("\n%s: memory (MB)\n", name.c_str());
-  for (const auto& [what, bytes] : memory) std::printf("  %-36s %9.1f\n", what.c_str(), bytes / 1e6);
+  for (const auto& [what, bytes] : memory) std::printf("  %-50s %9.1f\n", what.c_str(), bytes / 1e6);
 }
 
 void print_table(const std::vector<CategoryResult>& rows) {

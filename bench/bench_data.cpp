@@ -3,9 +3,11 @@
 // second = images / median_ms * 1000 (the line carries "images").
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
+#include "apps/common/model.h"
 #include "autograd/error.h"
 #include "bench/bench.h"
 #include "data/batch.h"
@@ -47,8 +49,11 @@ std::vector<uint8_t> encode_jpeg(const data::Image& img, int quality) {
   return out;
 }
 
-// B images x N transforms at side S, on the benchmark's device.
-void run_batches(BenchState& state, int images, int transforms, int size, bool jitter, data::RotationMode rotation) {
+// B images x N transforms at side S, on the benchmark's device. Pixels: the
+// CPU training loop's data work, a uint8 batch then its normalisation in
+// feature pieces (apps/common/model.h).
+void run_batches(BenchState& state, int images, int transforms, int size, bool jitter, data::RotationMode rotation,
+                 data::BatchForm form = data::BatchForm::Normalized) {
   const data::ImageCache cache = synthetic_cache(images, size, state.device());
   std::vector<int> indices(static_cast<size_t>(images));
   for (int i = 0; i < images; ++i) indices[size_t(i)] = i;
@@ -62,7 +67,16 @@ void run_batches(BenchState& state, int images, int transforms, int size, bool j
   state.set("size", double(size));
   state.set("color_jitter", jitter ? 1.0 : 0.0);
   state.set_bytes(samples * 3 * size * size * 4.0);  // the float output written
-  state.measure([&] { data::make_batch(cache, indices, options, rng); });
+  if (form == data::BatchForm::Normalized) {
+    state.measure([&] { data::make_batch(cache, indices, options, rng); });
+    return;
+  }
+  state.measure([&] {
+    const data::Batch batch = data::make_batch(cache, indices, options, rng, form);
+    const int64_t n = batch.images.size(0), piece = app::DifferNetModel::kCpuFeatureChunk;
+    for (int64_t start = 0; start < n; start += piece)
+      data::normalize_pixels(batch.images, start, std::min(piece, n - start));
+  });
 }
 
 void run_decode_resize(BenchState& state, const std::vector<uint8_t>& file, const char* format) {
@@ -80,6 +94,16 @@ void run_decode_resize(BenchState& state, const std::vector<uint8_t>& file, cons
 // and (as for MTD, the dearer case) colour jitter: 96 samples.
 DIFFERNET_BENCHMARK(data_train_batch) {
   run_batches(state, state.quick() ? 6 : 24, 4, 448, true, data::RotationMode::Random);
+}
+
+// The same batch as train_mvtec makes it on the CPU: uint8, normalised 16
+// samples at a time (the GPU keeps float batches: nothing to measure there).
+DIFFERNET_BENCHMARK(data_train_batch_pixels) {
+  if (state.device() != Device::CPU) {
+    state.set("note", "CPU only: the GPU keeps float batches");
+    return;
+  }
+  run_batches(state, state.quick() ? 6 : 24, 4, 448, true, data::RotationMode::Random, data::BatchForm::Pixels);
 }
 
 // Test-time augmentation: 64 rotations of each of 2 images at 448: 128 samples.

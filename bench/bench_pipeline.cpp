@@ -40,7 +40,8 @@ app::ModelConfig paper_config(bool quick) {
 }  // namespace
 
 // One epoch: every training image once in batches of 24 images x 4 random
-// rotations: transform, features, flow forward/backward, Adam.
+// rotations: transform (in train_mvtec's batch form), features, flow
+// forward/backward, Adam.
 DIFFERNET_BENCHMARK(train_epoch) {
   const int images = state.quick() ? 24 : 250, batch = 24, transforms = 4;
   const app::ModelConfig c = paper_config(state.quick());
@@ -65,7 +66,7 @@ DIFFERNET_BENCHMARK(train_epoch) {
     for (int start = 0; start < images; start += batch) {
       std::vector<int> rows;
       for (int i = start; i < std::min(images, start + batch); ++i) rows.push_back(i);
-      const Tensor features = model.features(data::make_batch(cache, rows, t, rng).images);
+      const Tensor features = model.features(data::make_batch(cache, rows, t, rng, model.batch_form()).images);
       model.loss_and_gradients(features, adam);
       adam.step();
     }

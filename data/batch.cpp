@@ -21,13 +21,17 @@ void check_samples(const ImageCache& cache, const std::vector<SampleTransform>& 
                     cache.count());
 }
 
-// ToTensor + Normalize for every uint8 value of each channel: the CPU path
-// looks values up; the table holds exactly what normalize_sample computes.
-std::array<float, 3 * 256> normalize_table() {
-  std::array<float, 3 * 256> t{};
-  for (int c = 0; c < 3; ++c)
-    for (int v = 0; v < 256; ++v) t[size_t(c) * 256 + size_t(v)] = normalize_sample(uint8_t(v), c);
-  return t;
+// ToTensor + Normalize for every uint8 value of each channel, at
+// [c * 256 + v]: the CPU paths look values up; the table holds exactly what
+// normalize_sample computes.
+const float* normalize_table() {
+  static const std::array<float, 3 * 256> table = [] {
+    std::array<float, 3 * 256> t{};
+    for (int c = 0; c < 3; ++c)
+      for (int v = 0; v < 256; ++v) t[size_t(c) * 256 + size_t(v)] = normalize_sample(uint8_t(v), c);
+    return t;
+  }();
+  return table.data();
 }
 
 uint64_t luma_sum_cpu(const uint8_t* image, int size, const SampleParams& p) {
@@ -55,9 +59,11 @@ std::vector<uint64_t> luma_sums_cpu(const ImageCache& cache, const std::vector<S
   return sums;
 }
 
-void transform_batch_cpu(const ImageCache& cache, const std::vector<SampleParams>& params,
-                         const std::vector<uint64_t>& sums, float* out) {
-  static const std::array<float, 3 * 256> table = normalize_table();
+// The transformed pixels of every sample, before ToTensor + Normalize: put(s,
+// c, i, v) receives value v of channel c at pixel i (row-major) of sample s.
+template <class Put>
+void transform_pixels_cpu(const ImageCache& cache, const std::vector<SampleParams>& params,
+                          const std::vector<uint64_t>& sums, Put put) {
   const int size = cache.size();
   const int64_t plane = int64_t(size) * size;
   const uint8_t* images = cache.pixels().data<uint8_t>();
@@ -67,14 +73,13 @@ void transform_batch_cpu(const ImageCache& cache, const std::vector<SampleParams
     const SampleParams& p = params[size_t(s)];
     const uint8_t* image = images + p.image * plane * 3;
     const uint8_t gray = p.jitter ? contrast_gray_level(sums[size_t(s)], plane) : 0;
-    float* o = out + s * 3 * plane;
     for (int y = 0; y < size; ++y)
       for (int x = 0; x < size; ++x) {
         uint8_t rgb[3];
         rotated_pixel(image, size, p.rotation, x, y, rgb);
         if (p.jitter) jitter_pixel(rgb, p.jitter_params, gray);
         const int64_t i = int64_t(y) * size + x;
-        for (int c = 0; c < 3; ++c) o[c * plane + i] = table[size_t(c) * 256 + rgb[c]];
+        for (int c = 0; c < 3; ++c) put(s, c, i, rgb[c]);
       }
   }
 }
@@ -155,18 +160,34 @@ std::vector<uint64_t> contrast_luma_sums(const ImageCache& cache, const std::vec
 #endif
 }
 
-Batch make_batch(const ImageCache& cache, const std::vector<SampleTransform>& samples) {
+Batch make_batch(const ImageCache& cache, const std::vector<SampleTransform>& samples, BatchForm form) {
+  DIFFERNET_CHECK(form == BatchForm::Normalized || cache.device() == Device::CPU,
+                  "make_batch: uint8 pixel batches are made on the CPU only (this cache is on ",
+                  device_name(cache.device()), ")");
   const std::vector<SampleParams> params = sample_params(cache, samples);
   const int64_t n = int64_t(samples.size()), size = cache.size();
   Batch batch;
-  batch.images = Tensor::empty({n, 3, size, size}, DType::Float32, cache.device());
+  batch.images = Tensor::empty({n, 3, size, size}, form == BatchForm::Pixels ? DType::UInt8 : DType::Float32,
+                               cache.device());
   for (const SampleTransform& s : samples) {
     batch.labels.push_back(cache.label(s.image));
     batch.image_index.push_back(s.image);
     batch.angles.push_back(s.angle_degrees);
   }
   if (cache.device() == Device::CPU) {
-    transform_batch_cpu(cache, params, luma_sums_cpu(cache, params), batch.images.data<float>());
+    const int64_t plane = size * size;
+    const std::vector<uint64_t> sums = luma_sums_cpu(cache, params);
+    if (form == BatchForm::Pixels) {
+      uint8_t* out = batch.images.data<uint8_t>();
+      transform_pixels_cpu(cache, params, sums,
+                           [=](int64_t s, int c, int64_t i, uint8_t v) { out[(s * 3 + c) * plane + i] = v; });
+    } else {
+      float* out = batch.images.data<float>();
+      const float* table = normalize_table();
+      transform_pixels_cpu(cache, params, sums, [=](int64_t s, int c, int64_t i, uint8_t v) {
+        out[(s * 3 + c) * plane + i] = table[c * 256 + v];
+      });
+    }
     return batch;
   }
 #if DIFFERNET_WITH_CUDA
@@ -182,8 +203,28 @@ Batch make_batch(const ImageCache& cache, const std::vector<SampleTransform>& sa
 }
 
 Batch make_batch(const ImageCache& cache, const std::vector<int>& image_indices, const TransformOptions& options,
-                 std::mt19937_64& rng) {
-  return make_batch(cache, draw_transforms(image_indices, options, rng));
+                 std::mt19937_64& rng, BatchForm form) {
+  return make_batch(cache, draw_transforms(image_indices, options, rng), form);
+}
+
+Tensor normalize_pixels(const Tensor& pixels, int64_t start, int64_t count) {
+  check_defined("normalize_pixels", pixels, "pixels");
+  DIFFERNET_CHECK(pixels.dtype() == DType::UInt8 && pixels.device() == Device::CPU && pixels.dim() == 4 &&
+                      pixels.size(1) == 3,
+                  "normalize_pixels: expected uint8 pixels [n, 3, S, S] on the CPU, got ", pixels.describe());
+  DIFFERNET_CHECK(start >= 0 && count >= 1 && start + count <= pixels.size(0), "normalize_pixels: samples [", start,
+                  ", ", start + count, ") of a batch of ", pixels.size(0));
+  const int64_t plane = pixels.size(2) * pixels.size(3), planes = count * 3;
+  Tensor out = Tensor::empty({count, 3, pixels.size(2), pixels.size(3)}, DType::Float32, Device::CPU);
+  const uint8_t* in = pixels.data<uint8_t>() + start * 3 * plane;
+  float* o = out.data<float>();
+  const float* table = normalize_table();
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < planes; ++q) {
+    const float* t = table + (q % 3) * 256;
+    for (int64_t i = q * plane; i < (q + 1) * plane; ++i) o[i] = t[in[i]];
+  }
+  return out;
 }
 
 }  // namespace differnet::data

@@ -1,5 +1,6 @@
 // Training and test batches: N transforms of each of B cached images become
-// one float32 tensor [B*N, 3, S, S] on the cache's device.
+// one float32 tensor [B*N, 3, S, S] on the cache's device (or, on the CPU,
+// its uint8 pixels before the normalisation: BatchForm below).
 //
 // Sample k of a batch is transform k % N of image k / N. Its parameters
 // (rotation angle, jitter factors and order) are drawn on the host from the
@@ -45,8 +46,16 @@ struct SampleTransform {
   JitterParams jitter_params;
 };
 
+// What make_batch writes. Normalized: the float32 tensor the backbone reads.
+// Pixels (CPU only): the transformed uint8 pixels before ToTensor + Normalize,
+// a quarter of the memory (a 96-sample batch at 448 px: 58 MB instead of
+// 231 MB); normalize_pixels turns any range of samples into exactly the
+// Normalized values. The CPU training loop keeps its current and prefetched
+// batches so and normalises one feature piece at a time (apps/common/model.h).
+enum class BatchForm { Normalized, Pixels };
+
 struct Batch {
-  Tensor images;                 // float32 [B*N, 3, S, S] on the cache's device
+  Tensor images;                 // float32 [B*N, 3, S, S] on the cache's device; uint8 for BatchForm::Pixels
   std::vector<int> labels;       // per sample: the image's label (0 good, 1 defect)
   std::vector<int> image_index;  // per sample: row of the cache
   std::vector<double> angles;    // per sample: rotation in degrees
@@ -58,12 +67,19 @@ struct Batch {
 std::vector<SampleTransform> draw_transforms(const std::vector<int>& image_indices, const TransformOptions& options,
                                              std::mt19937_64& rng);
 
-// The batch for explicit per-sample transforms, on the cache's device.
-Batch make_batch(const ImageCache& cache, const std::vector<SampleTransform>& samples);
+// The batch for explicit per-sample transforms, on the cache's device
+// (BatchForm::Pixels: a CPU cache only).
+Batch make_batch(const ImageCache& cache, const std::vector<SampleTransform>& samples,
+                 BatchForm form = BatchForm::Normalized);
 
 // draw_transforms + make_batch.
 Batch make_batch(const ImageCache& cache, const std::vector<int>& image_indices, const TransformOptions& options,
-                 std::mt19937_64& rng);
+                 std::mt19937_64& rng, BatchForm form = BatchForm::Normalized);
+
+// ToTensor + Normalize of samples [start, start + count) of a BatchForm::Pixels
+// batch's images (uint8 [n, 3, S, S] on the CPU): float32 [count, 3, S, S],
+// bit for bit what BatchForm::Normalized gives for those samples.
+Tensor normalize_pixels(const Tensor& pixels, int64_t start, int64_t count);
 
 // The kernel-level parameters of the samples (rotation maps, cache rows).
 std::vector<SampleParams> sample_params(const ImageCache& cache, const std::vector<SampleTransform>& samples);

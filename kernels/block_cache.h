@@ -1,11 +1,15 @@
 // The bookkeeping both caching allocators share (cuda_allocator.cu for device
 // memory, host_allocator.cpp for large host blocks): blocks handed out, by
 // address, and freed blocks kept in a free list per (rounded) size, to be
-// handed out again for the next request of that size. Not thread-safe: each
+// handed out again for the next request of that size; when the allocator needs
+// room, the longest-kept blocks go first. Not thread-safe: each
 // allocator holds it under its own mutex; obtaining and releasing memory, and
 // the size rounding, stay with the allocator.
 #pragma once
+#include <algorithm>
 #include <cstddef>
+#include <iterator>
+#include <list>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -18,8 +22,10 @@ class BlockCache {
   void* reuse(size_t size) {
     auto it = free_blocks_.find(size);
     if (it == free_blocks_.end() || it->second.empty()) return nullptr;
-    void* ptr = it->second.back();
+    const auto kept = it->second.back();  // the most recently kept block of that size
     it->second.pop_back();
+    void* ptr = kept->ptr;
+    kept_order_.erase(kept);
     bytes_cached_ -= size;
     hand_out(ptr, size);
     return ptr;
@@ -42,13 +48,32 @@ class BlockCache {
   // Keeps a taken-back block for reuse.
   void keep(void* ptr, size_t size) {
     bytes_cached_ += size;
-    free_blocks_[size].push_back(ptr);
+    kept_order_.push_back({ptr, size});
+    free_blocks_[size].push_back(std::prev(kept_order_.end()));
+  }
+  // Gives kept blocks to release(ptr), the longest-kept first, until at least
+  // `bytes` bytes have gone or none is left; returns the bytes released. A size
+  // not asked for since long ago (blocks freed once, such as the per-parameter
+  // blocks Adam replaces by one flat buffer) is the least likely to be asked for again.
+  template <class Release>
+  size_t release_oldest(size_t bytes, Release release) {
+    size_t released = 0;
+    while (released < bytes && !kept_order_.empty()) {
+      const Kept oldest = kept_order_.front();
+      auto& same_size = free_blocks_[oldest.size];  // kept in order: the oldest is near the front
+      same_size.erase(std::find(same_size.begin(), same_size.end(), kept_order_.begin()));
+      kept_order_.pop_front();
+      bytes_cached_ -= oldest.size;
+      released += oldest.size;
+      release(oldest.ptr);
+    }
+    return released;
   }
   // Gives every kept block to release(ptr).
   template <class Release>
   void release_all(Release release) {
-    for (auto& [size, blocks] : free_blocks_)
-      for (void* p : blocks) release(p);
+    for (const Kept& k : kept_order_) release(k.ptr);
+    kept_order_.clear();
     free_blocks_.clear();
     bytes_cached_ = 0;
   }
@@ -56,7 +81,12 @@ class BlockCache {
   size_t bytes_cached() const { return bytes_cached_; }
 
  private:
-  std::map<size_t, std::vector<void*>> free_blocks_;  // rounded size -> kept blocks
+  struct Kept {
+    void* ptr;
+    size_t size;
+  };
+  std::list<Kept> kept_order_;  // kept blocks, the longest-kept first
+  std::map<size_t, std::vector<std::list<Kept>::iterator>> free_blocks_;  // rounded size -> its kept blocks, oldest first
   std::unordered_map<void*, size_t> live_;             // handed-out block -> rounded size
   size_t bytes_in_use_ = 0, bytes_cached_ = 0;
 };

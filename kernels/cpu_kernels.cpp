@@ -151,6 +151,36 @@ void add_row_vector(T* y, const T* bias, int64_t rows, int64_t cols) {
     for (int64_t c = 0; c < cols; ++c) y[r * cols + c] += bias[c];
 }
 
+// Column blocks of 128 (a double accumulator each, on the stack), rows in
+// order within a block: the sums are those of reduce_sum, bit for bit. The
+// blocks are handed out dynamically (a thread that lost its core on a shared
+// machine does not hold up the rest).
+template <class T>
+void linear_backward_epilogue(const T* gy, const T* y, T* gx, T* bias_grad, int64_t rows, int64_t cols) {
+  constexpr int64_t kBlock = 128;
+  const int64_t blocks = (cols + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(dynamic, 1) if (rows * cols > kParallelGrain && blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c0 = b * kBlock, width = std::min(kBlock, cols - c0);
+    double sums[kBlock] = {};
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* g = gy + r * cols + c0;
+      if (y) {
+        const T* yr = y + r * cols + c0;
+        T* out = gx + r * cols + c0;
+        for (int64_t j = 0; j < width; ++j) {
+          out[j] = g[j] * unary_derivative<UnaryOp::Relu>(yr[j], yr[j], T(0));
+          sums[j] += double(out[j]);
+        }
+      } else {
+        for (int64_t j = 0; j < width; ++j) sums[j] += double(g[j]);
+      }
+    }
+    if (bias_grad)
+      for (int64_t j = 0; j < width; ++j) bias_grad[c0 + j] = T(sums[j]);
+  }
+}
+
 template <class T>
 void resize_nearest(const T* x, T* y, int64_t planes, int h, int w, int oh, int ow) {
 #pragma omp parallel for if (planes * oh * ow > kParallelGrain)
@@ -260,6 +290,7 @@ bool all_finite(const T* x, int64_t n) {
   template void gather<T>(const T*, T*, DimSplit, const int64_t*, int64_t);                                 \
   template void scatter_add<T>(const T*, T*, DimSplit, const int64_t*, int64_t);                            \
   template void add_row_vector<T>(T*, const T*, int64_t, int64_t);                                          \
+  template void linear_backward_epilogue<T>(const T*, const T*, T*, T*, int64_t, int64_t);                 \
   template void resize_nearest_backward<T>(const T*, T*, int64_t, int, int, int, int);                      \
   template void fill_uniform<T>(T*, int64_t, uint64_t, uint64_t, T, T);                                     \
   template void fill_normal<T>(T*, int64_t, uint64_t, uint64_t, T, T);                                     \

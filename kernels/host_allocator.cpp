@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -24,11 +25,19 @@ namespace differnet::host {
 namespace {
 
 constexpr size_t kAlignment = 64;
-constexpr size_t kLarge = size_t(1) << 20;  // blocks from here on are cached
-constexpr size_t kGranule = size_t(1) << 20;
+// Blocks from 128 KiB on are cached: the size from which glibc's malloc (as
+// tuned below) maps fresh pages for every request. Below 1 MiB that is mostly
+// the flow's activations (96 x 2048 floats = 768 KiB): unmapped, mapped and
+// zero-filled again 144 times a training step without the cache.
+constexpr size_t kLarge = size_t(128) << 10;
+constexpr size_t kMiB = size_t(1) << 20;
 
-// Large requests round up to whole MiB, so that nearby sizes share a free list.
-size_t round_large(size_t bytes) { return (bytes + kGranule - 1) / kGranule * kGranule; }
+// Requests round up to whole 64 KiB below 1 MiB and to whole MiB above, so that
+// nearby sizes share a free list.
+size_t round_large(size_t bytes) {
+  const size_t granule = bytes < kMiB ? size_t(64) << 10 : kMiB;
+  return (bytes + granule - 1) / granule * granule;
+}
 
 void* system_alloc(size_t bytes) {
   // aligned_alloc wants a multiple of the alignment.
@@ -55,8 +64,8 @@ size_t limit_from_environment() {
 // resident unless it is at the top; and each thread that allocates may get a
 // heap of its own. On the 200-image, 448 px CPU run that was 160 MB of the
 // peak resident set (docs/performance.md). Fixed settings turn that off: blocks
-// from 128 KiB on are mapped and unmapped (the large ones this cache reuses
-// anyway), freed heap tops go back at once, and at most two heaps.
+// from 128 KiB on are mapped and unmapped (the ones this cache keeps for
+// reuse), freed heap tops go back at once, and at most two heaps.
 #ifdef __GLIBC__
 const bool kMallocTuned = [] {
   mallopt(M_MMAP_THRESHOLD, 128 << 10);  // glibc's default, now fixed
@@ -71,6 +80,7 @@ struct Cache {
   size_t limit = limit_from_environment();
   kernels::BlockCache blocks;  // blocks of kLarge bytes and more
   int64_t system_allocations = 0, cache_hits = 0;
+  size_t bytes_held_peak = 0;  // only a system allocation makes the held total grow
 
   void release_all_locked() { blocks.release_all([](void* p) { std::free(p); }); }
 };
@@ -108,6 +118,7 @@ void* host_alloc(size_t bytes) {
                                      " bytes in large tensors now"));
   ++c.system_allocations;
   c.blocks.hand_out(ptr, size);
+  c.bytes_held_peak = std::max(c.bytes_held_peak, c.blocks.bytes_in_use() + c.blocks.bytes_cached());
   return ptr;
 }
 
@@ -117,12 +128,16 @@ void host_free(void* ptr) {
   {
     std::lock_guard<std::mutex> lock(c.mutex);
     const size_t size = c.blocks.take_back(ptr);
-    if (size > 0 && c.blocks.bytes_cached() + size <= c.limit) {
+    if (size > 0 && size <= c.limit) {
+      // The block just freed is the likeliest to be asked for again (the next
+      // step allocates the same sizes): make room by releasing the longest-kept.
+      const size_t wanted = c.blocks.bytes_cached() + size;
+      if (wanted > c.limit) c.blocks.release_oldest(wanted - c.limit, [](void* p) { std::free(p); });
       c.blocks.keep(ptr, size);
       return;
     }
   }
-  std::free(ptr);  // a small block, or the cache is full
+  std::free(ptr);  // a small block, or one larger than the whole cache
 }
 
 void empty_cache() {
@@ -134,7 +149,7 @@ void empty_cache() {
 HostAllocatorStats host_allocator_stats() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  return {c.blocks.bytes_in_use(), c.blocks.bytes_cached(), c.system_allocations, c.cache_hits};
+  return {c.blocks.bytes_in_use(), c.blocks.bytes_cached(), c.bytes_held_peak, c.system_allocations, c.cache_hits};
 }
 
 }  // namespace differnet::host

@@ -1,12 +1,14 @@
 // The caching host allocator, the CPU twin of cuda_allocator.h. Blocks of
-// 1 MiB and more (activations, im2col-sized buffers) go back to a per-size free
-// list when a tensor dies and are handed out again for the next request of that
-// size. Without it every training or feature step would get its large tensors
-// as fresh kernel mappings and page-fault them in (zero-filled) again: about
-// 5 % of the CPU feature pass. Smaller blocks come from malloc, which already
-// reuses them. The cache holds at most host_cache_limit() bytes (default
-// 256 MiB, DIFFERNET_HOST_CACHE_MB overrides, 0 turns caching off); builds with
-// AddressSanitizer never cache, so that a use after free is still reported.
+// 128 KiB and more (activations, im2col-sized buffers) go back to a per-size
+// free list when a tensor dies and are handed out again for the next request of
+// that size. Without it every training or feature step would get its large
+// tensors as fresh kernel mappings and page-fault them in (zero-filled) again:
+// about 5 % of the CPU feature pass and of the flow's training step. Smaller
+// blocks come from malloc, which already reuses them. The cache holds at most
+// host_cache_limit() bytes (default 256 MiB, DIFFERNET_HOST_CACHE_MB overrides,
+// 0 turns caching off), making room for a freed block by releasing the
+// longest-kept ones; builds with AddressSanitizer never cache, so that a use
+// after free is still reported.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +23,7 @@ size_t host_cache_limit();
 struct HostAllocatorStats {
   size_t bytes_in_use = 0;       // large blocks handed out to tensors now
   size_t bytes_cached = 0;       // large blocks held in free lists
+  size_t bytes_held_peak = 0;    // the most large-block bytes held at once (in use + cached) so far
   int64_t system_allocations = 0;  // large blocks obtained from the system
   int64_t cache_hits = 0;          // large requests served from the cache
 };

@@ -34,6 +34,12 @@ template <class T> void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, i
 template <class T> void gemm_strided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                                      int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
 template <class T> void add_row_vector(T* y, const T* bias, int64_t rows, int64_t cols);  // y[r,:] += bias
+// A Linear layer's backward around its GEMMs, one pass over the [rows, cols]
+// output gradient gy: gx = gy where y > 0, else 0 (the fused ReLU; y null: no
+// ReLU, gx not written), and bias_grad (if not null) = the column sums of that,
+// in double in row order like reduce_sum.
+template <class T> void linear_backward_epilogue(const T* gy, const T* y, T* gx, T* bias_grad, int64_t rows,
+                                                 int64_t cols);
 template <class T> void resize_nearest(const T* x, T* y, int64_t planes, int h, int w, int oh, int ow);
 template <class T> void resize_nearest_backward(const T* gy, T* gx, int64_t planes, int h, int w, int oh, int ow);
 void adam_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a);

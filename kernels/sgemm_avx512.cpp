@@ -13,6 +13,7 @@
 
 #include "autograd/error.h"
 #include "kernels/fma_probe.h"
+#include "kernels/sgemm_skinny.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define DIFFERNET_HAVE_AVX512_GEMM 1
@@ -350,6 +351,10 @@ SingleThreadedBlas::~SingleThreadedBlas() {
 void gemm_parallel(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                    const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
                    const GemmEpilogue* epilogue) {
+  if (skinny_gemm_applies(trans_a, trans_b, m, n, k)) {  // the flow's Linear layers: no packing
+    gemm_skinny(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate, epilogue);
+    return;
+  }
   if (fast_gemm_enabled()) {
     gemm_fast(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate, epilogue);
     return;

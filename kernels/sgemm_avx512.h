@@ -72,7 +72,8 @@ void gemm_fast(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, cons
                const GemmEpilogue* epilogue = nullptr);
 
 // The same contract on any CPU, the float32 GEMM of the autograd ops (matmul,
-// linear): gemm_fast where fast_gemm_enabled(), else the BLAS, single-threaded
+// linear): gemm_skinny (sgemm_skinny.h) for a short side of at most 128 on
+// AVX-512 CPUs, else gemm_fast where fast_gemm_enabled(), else the BLAS, single-threaded
 // on column chunks that OpenMP's threads share (one thread pool: OpenBLAS's own
 // threads and OpenMP's fought over the cores, docs/performance.md), with the
 // epilogue applied to each chunk while it is in cache.

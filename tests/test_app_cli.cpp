@@ -54,6 +54,20 @@ BOOST_AUTO_TEST_CASE(bad_flags_are_named) {
   BOOST_CHECK(has(r, "tpu"));
 }
 
+// Boost.Program_options substitutes %value%-style tokens in its messages until
+// none is left: such an argument must be refused by every program, not make it
+// loop forever (timeout's status 124 would say it hung).
+BOOST_AUTO_TEST_CASE(message_placeholders_are_refused_by_every_program) {
+  for (const char* program : {"train_mvtec --data d --category c --image-size", "differnet_score --transforms",
+                              "differnet_bench --repeats", "prepare_dataset --synthetic --seed", "weights_tool inspect",
+                              "differnet_sweep plan"}) {
+    const Run r = differnet::testing::run_command("timeout 20 " + std::string(DIFFERNET_BINARY_DIR) + "/apps/" +
+                                                  program + " '%value%'");
+    BOOST_CHECK_MESSAGE(r.status != 0 && r.status != 124 && has(r, "'%value%' is not allowed in options"),
+                        program << ": status " << r.status << ", output: " << r.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(config_file_sets_options) {
   const std::string cfg = "/tmp/differnet-cli-test.cfg";
   FILE* f = std::fopen(cfg.c_str(), "w");

@@ -6,6 +6,8 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <random>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -13,6 +15,8 @@
 #include "apps/common/experiment.h"
 #include "apps/common/model.h"
 #include "apps/common/scoring.h"
+#include "data/batch.h"
+#include "data/image_cache.h"
 #include "data/synthetic.h"
 #include "flow/flow_io.h"
 #include "layers/backbone.h"
@@ -118,6 +122,8 @@ BOOST_AUTO_TEST_CASE(trains_evaluates_and_writes_every_output) {
 
   // differnet_score's path: load the model file and score the test images again.
   auto model = DifferNetModel::load(out + "/model.safetensors", weights, Device::CPU);
+  // differnet_score's default threshold is the stored one: exactly the run's.
+  BOOST_CHECK_EQUAL(std::stod(read_flow_metadata(out + "/model.safetensors").at("threshold")), r.threshold);
   std::vector<data::Sample> samples;
   for (const auto& s : r.scores) samples.push_back({s.path, s.label, s.defect_type, ""});
   data::ImageCacheOptions co;
@@ -253,3 +259,33 @@ BOOST_AUTO_TEST_CASE(bad_setups_fail_clearly) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The CPU training loop keeps its batches as uint8 pixels (data::BatchForm::
+// Pixels) that features() normalises piece by piece: the same features, bit
+// for bit, as from the float batch, across a piece boundary (20 samples =
+// 16 + 4).
+BOOST_AUTO_TEST_CASE(pixel_batches_give_the_float_batches_features) {
+  ModelConfig c;
+  c.image_size = 64;
+  c.scales = 1;
+  c.blocks = 2;
+  c.hidden = 32;
+  const DifferNetModel model(c, "", Device::CPU);
+  std::vector<data::Image> images;
+  for (int k = 0; k < 3; ++k) {
+    data::Image img(70 + k, 64, 3);
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = uint8_t((i * 37 + size_t(k) * 101) % 251);
+    images.push_back(img);
+  }
+  const data::ImageCache cache = data::ImageCache::from_images(images, {}, 64, Device::CPU);
+  data::TransformOptions t;
+  t.transforms_per_image = 4;
+  std::mt19937_64 rng(3);
+  const std::vector<data::SampleTransform> samples = data::draw_transforms({0, 1, 2, 0, 1}, t, rng);
+  BOOST_REQUIRE_GT(int64_t(samples.size()), DifferNetModel::kCpuFeatureChunk);
+  const Tensor from_floats = model.features(data::make_batch(cache, samples).images);
+  const Tensor from_pixels = model.features(data::make_batch(cache, samples, data::BatchForm::Pixels).images);
+  BOOST_REQUIRE((from_pixels.shape() == from_floats.shape()));
+  const std::vector<float> a = from_floats.to_vector<float>(), b = from_pixels.to_vector<float>();
+  BOOST_CHECK_EQUAL(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+}

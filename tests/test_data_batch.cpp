@@ -133,6 +133,40 @@ BOOST_AUTO_TEST_CASE(batch_matches_reference_transforms) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(pixel_batches_normalise_to_the_float_batch) {
+  // The uint8 form the CPU training loop keeps: any range of its samples,
+  // normalised, is bit for bit the float batch's (the normalisation is one-to-one
+  // per channel, so the pixels are the transformed pixels too).
+  const std::vector<Image> sources{random_image(53, 41, 3, 101), random_image(29, 29, 1, 102),
+                                   random_image(64, 48, 3, 103)};
+  const ImageCache cache = ImageCache::from_images(sources, {1, 0, 1}, 37, Device::CPU);
+  std::mt19937_64 rng(17);
+  TransformOptions options;
+  options.transforms_per_image = 5;
+  options.color_jitter = true;
+  const std::vector<SampleTransform> samples = draw_transforms({2, 0, 1, 0}, options, rng);
+  const Batch normalized = make_batch(cache, samples), pixels = make_batch(cache, samples, BatchForm::Pixels);
+  BOOST_TEST((pixels.images.dtype() == DType::UInt8));
+  BOOST_TEST((pixels.images.shape() == Shape{20, 3, 37, 37}));
+  BOOST_TEST(pixels.labels == normalized.labels);
+  BOOST_TEST(pixels.image_index == normalized.image_index);
+  BOOST_TEST(pixels.angles == normalized.angles);
+  const std::vector<float> all = normalized.images.to_vector<float>();
+  const size_t per = size_t(3 * 37 * 37);
+  for (const auto& [start, count] : std::vector<std::pair<int64_t, int64_t>>{{0, 20}, {0, 7}, {7, 13}, {19, 1}}) {
+    BOOST_TEST_CONTEXT("samples " << start << " + " << count) {
+      const Tensor piece = normalize_pixels(pixels.images, start, count);
+      BOOST_TEST((piece.shape() == Shape{count, 3, 37, 37}));
+      const std::vector<float> expected(all.begin() + long(size_t(start) * per),
+                                        all.begin() + long(size_t(start + count) * per));
+      BOOST_TEST(count_differences(piece.to_vector<float>(), expected) == 0);
+    }
+  }
+  expect_error([&] { normalize_pixels(normalized.images, 0, 1); }, "expected uint8 pixels [n, 3, S, S] on the CPU");
+  expect_error([&] { normalize_pixels(pixels.images, 15, 6); }, "samples [15, 21) of a batch of 20");
+  expect_error([&] { normalize_pixels(pixels.images, 3, 0); }, "samples [3, 3) of a batch of 20");
+}
+
 BOOST_AUTO_TEST_CASE(special_angles_and_both_jitter_orders) {
   // PIL's exact transposes (0, 90, 180, 270) must come out of the one fixed-point
   // map too; angles outside [0, 360), a sine that rounds to zero, both orders.

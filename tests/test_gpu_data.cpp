@@ -8,7 +8,9 @@
 #include <boost/test/unit_test.hpp>
 #include <cstring>
 #include <random>
+#include <string>
 
+#include "autograd/error.h"
 #include "data/batch.h"
 #include "data/image_cache.h"
 #include "data/prefetch.h"
@@ -109,6 +111,17 @@ BOOST_AUTO_TEST_CASE(training_batch_at_448) {
   std::mt19937_64 a(11), b(11);
   const Batch cpu = make_batch(c.cpu, images, options, a), gpu = make_batch(c.gpu, images, options, b);
   BOOST_TEST(count_bit_differences(gpu.images, cpu.images) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(pixel_batches_are_cpu_only) {
+  // The GPU keeps float batches (data/batch.h, BatchForm): asking for uint8 is an error, not a silent float batch.
+  const Caches c(random_images(2, 13), 16);
+  try {
+    make_batch(c.gpu, std::vector<SampleTransform>(2), BatchForm::Pixels);
+    BOOST_ERROR("expected an error");
+  } catch (const Error& e) {
+    BOOST_TEST(std::string(e.what()).find("uint8 pixel batches are made on the CPU only") != std::string::npos);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(prefetched_gpu_batches) {

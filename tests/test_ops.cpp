@@ -3,8 +3,10 @@
 #include <boost/test/unit_test.hpp>
 #include <array>
 #include <cmath>
+#include <random>
 
 #include "autograd/ops.h"
+#include "kernels/sgemm_skinny.h"
 #include "test_support.h"
 
 using namespace differnet;
@@ -341,6 +343,73 @@ BOOST_AUTO_TEST_CASE(errors_name_the_op_and_shapes) {
   BOOST_CHECK_NE(message_of([&] { resize_nearest2d(a, 2, 2); }).find("[N, C, H, W]"), std::string::npos);
   BOOST_CHECK_NE(message_of([&] { exp(Tensor()); }).find("undefined"), std::string::npos);
   BOOST_CHECK_NE(message_of([&] { exp(Tensor::zeros({2}, DType::UInt8)); }).find("float32 or float64"), std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// kernels/sgemm_skinny.h against a double-precision loop: the flow's three
+// GEMM layouts (A B^T with few rows, A B with few rows, A^T B with a short
+// depth), sizes that are not multiples of the 4 x 96 / 6 x 64 tiles or of the
+// 256-deep blocks, row strides wider than the matrices, accumulation and the
+// bias + ReLU epilogue (applied once, after the last depth block).
+BOOST_AUTO_TEST_SUITE(skinny_gemm)
+
+BOOST_AUTO_TEST_CASE(matches_a_double_loop_on_ragged_shapes) {
+  if (!kernels::cpu::skinny_gemm_applies(false, true, 96, 64, 64)) {
+    BOOST_TEST_MESSAGE("skipped: no AVX-512F on this CPU (or DIFFERNET_SKINNY_GEMM=0); the BLAS runs these GEMMs");
+    return;
+  }
+  struct Case { bool trans_a, trans_b; int64_t m, n, k; };
+  const Case cases[] = {{false, true, 96, 130, 300}, {false, true, 1, 1, 1},    {false, true, 97, 70, 600},
+                        {false, true, 5, 3, 0},      {false, true, 128, 65, 17}, {false, false, 96, 300, 130},
+                        {false, false, 13, 70, 600}, {false, false, 1, 1, 1},   {false, false, 7, 33, 0},
+                        {true, false, 130, 300, 96}, {true, false, 7, 65, 1},   {true, false, 61, 17, 128},
+                        {true, false, 3, 5, 0}};
+  for (const Case& cs : cases)
+    for (int mode = 0; mode < 4; ++mode) {  // 0: =, 1: +=, 2: = then bias, 3: += then bias and ReLU
+      const bool accumulate = mode % 2 == 1, bias = mode >= 2, relu = mode == 3;
+      BOOST_TEST_CONTEXT("m " << cs.m << " n " << cs.n << " k " << cs.k << " trans_a " << cs.trans_a << " trans_b "
+                              << cs.trans_b << " mode " << mode) {
+        BOOST_REQUIRE(kernels::cpu::skinny_gemm_applies(cs.trans_a, cs.trans_b, cs.m, cs.n, cs.k));
+        const int64_t lda = (cs.trans_a ? cs.m : cs.k) + 3, ldb = (cs.trans_b ? cs.k : cs.n) + 5, ldc = cs.n + 2;
+        std::mt19937 rng(uint32_t(cs.m * 7 + cs.n * 13 + cs.k));
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        std::vector<float> a(size_t((cs.trans_a ? cs.k : cs.m) * lda + 1)),
+            b(size_t((cs.trans_b ? cs.n : cs.k) * ldb + 1)), c(size_t(cs.m * ldc)), bias_values(size_t(cs.n));
+        for (auto* v : {&a, &b, &c, &bias_values})
+          for (float& e : *v) e = u(rng);
+        const std::vector<float> c0 = c;
+        kernels::cpu::GemmEpilogue epilogue;
+        epilogue.bias = bias ? bias_values.data() : nullptr;
+        epilogue.relu = relu;
+        kernels::cpu::gemm_skinny(cs.trans_a, cs.trans_b, cs.m, cs.n, cs.k, a.data(), lda, b.data(), ldb, c.data(),
+                                  ldc, accumulate, bias || relu ? &epilogue : nullptr);
+        double worst = 0;
+        for (int64_t i = 0; i < cs.m; ++i)
+          for (int64_t j = 0; j < ldc; ++j) {
+            const size_t at = size_t(i * ldc + j);
+            if (j >= cs.n) {  // the padding between rows is left alone
+              BOOST_REQUIRE_EQUAL(c[at], c0[at]);
+              continue;
+            }
+            double ref = accumulate ? double(c0[at]) : 0.0;
+            for (int64_t p = 0; p < cs.k; ++p)
+              ref += double(cs.trans_a ? a[size_t(p * lda + i)] : a[size_t(i * lda + p)]) *
+                     double(cs.trans_b ? b[size_t(j * ldb + p)] : b[size_t(p * ldb + j)]);
+            if (bias) ref += double(bias_values[size_t(j)]);
+            if (relu) ref = std::max(ref, 0.0);
+            worst = std::max(worst, std::fabs(double(c[at]) - ref) / (1.0 + std::sqrt(double(cs.k))));
+          }
+        BOOST_CHECK_LT(worst, 1e-5);
+      }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(is_not_taken_for_long_short_sides_or_both_transposed) {
+  BOOST_CHECK(!kernels::cpu::skinny_gemm_applies(false, true, 129, 64, 64));
+  BOOST_CHECK(!kernels::cpu::skinny_gemm_applies(false, false, 200, 64, 64));
+  BOOST_CHECK(!kernels::cpu::skinny_gemm_applies(true, false, 64, 64, 129));
+  BOOST_CHECK(!kernels::cpu::skinny_gemm_applies(true, true, 8, 8, 8));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

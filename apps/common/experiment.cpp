@@ -426,18 +426,27 @@ class ExperimentRun {
                       "step");
       std::unique_ptr<data::Prefetcher> prefetch;
       if (o.feature_pool == 0) {
+        // On the CPU the batches (the current one and up to two prefetched)
+        // stay uint8 until model->features normalises each piece: at 448 px
+        // that is 3 x 173 MB less at the run's peak (docs/performance.md).
+        const data::BatchForm form = model->batch_form();
         auto next = std::make_shared<int>(first);
-        prefetch = std::make_unique<data::Prefetcher>([&, next]() -> std::optional<data::Batch> {
+        prefetch = std::make_unique<data::Prefetcher>([&, next, form]() -> std::optional<data::Batch> {
           if (*next >= steps_per_epoch) return std::nullopt;
-          return data::make_batch(train_cache, batch_transforms[size_t((*next)++)]);
+          return data::make_batch(train_cache, batch_transforms[size_t((*next)++)], form);
         });
       }
       for (int b = first; b < steps_per_epoch; ++b) {
         Tensor feats;
         {
           StageTimer t(stages, o.feature_pool > 0 ? "flow" : "features", device);
-          if (o.feature_pool > 0) feats = index_select(pool_features, 0, batch_pool_rows[size_t(b)]);
-          else feats = model->features(prefetch->next()->images);
+          if (o.feature_pool > 0) {
+            feats = index_select(pool_features, 0, batch_pool_rows[size_t(b)]);
+          } else {  // the batch is freed here, before the flow step
+            const data::Batch batch = *prefetch->next();
+            training_batch_bytes = std::max(training_batch_bytes, double(batch.images.nbytes()));
+            feats = model->features(batch.images);
+          }
         }
         if (o.batch_hook) o.batch_hook(feats, long(epoch) * steps_per_epoch + b);
         double loss;
@@ -607,7 +616,11 @@ class ExperimentRun {
                                last_scores[i]});
     result.categories = evaluation;
     {
-      weights::Metadata extra{{"threshold", std::to_string(result.threshold)},
+      // "%.17g" round-trips a double: differnet_score's default threshold is
+      // exactly the one results.json reports (std::to_string keeps 6 decimals).
+      char threshold[32];
+      std::snprintf(threshold, sizeof threshold, "%.17g", result.threshold);
+      weights::Metadata extra{{"threshold", threshold},
                               {"categories", set_name},
                               {"test_transforms", std::to_string(T)},
                               {"rotate", o.rotate ? "true" : "false"},
@@ -706,8 +719,10 @@ class ExperimentRun {
           {"image caches (uint8)", double(train_cache.pixels().nbytes() + test_cache.pixels().nbytes())},
           {"feature caches", double(test_features.nbytes() + (pool_features.defined() ? pool_features.nbytes() : 0))},
           {"last epoch's features (threshold)", last_epoch_feature_bytes},
+          {"training batch, each (current + 2 prefetched)", training_batch_bytes},
           {"host allocator: blocks in use now", double(host.bytes_in_use)},
           {"host allocator: freed blocks kept", double(host.bytes_cached)},
+          {"host allocator: most held at once (in use + kept)", double(host.bytes_held_peak)},
           {"peak resident set (getrusage)", peak_resident_bytes()}};
     }
     Json memory = Json::object();
@@ -786,6 +801,7 @@ class ExperimentRun {
   std::vector<std::string> last_epoch_names;
   bool last_epoch_complete = false;
   double last_epoch_feature_bytes = 0;
+  double training_batch_bytes = 0;  // one training batch's images (uint8 on the CPU), for the memory breakdown
   // localisation
   std::map<std::string, std::pair<std::vector<float>, std::vector<uint8_t>>> pixels;  // per category
   std::map<std::string, std::vector<ReportImage>> report_images;

@@ -58,12 +58,24 @@ Tensor DifferNetModel::features(const Tensor& images) const {
   // sample; a training batch (96 samples) in pieces of kCpuFeatureChunk needs
   // a sixth of that at once (the convolutions still give every thread whole
   // images). The pieces are the size features_of uses for the test images.
+  // uint8 pixels are normalised a piece at a time, so that the float32 form of
+  // the whole batch never exists.
   const int64_t n = images.size(0);
-  if (device_ != Device::CPU || n <= kCpuFeatureChunk) return extractor_->forward(images);
+  const bool pixels = images.dtype() == DType::UInt8;
+  auto piece = [&](int64_t start, int64_t count) {
+    if (pixels) return data::normalize_pixels(images, start, count);
+    return count == n ? images : narrow(images, 0, start, count);
+  };
+  const int64_t chunk = device_ == Device::CPU ? kCpuFeatureChunk : n;
+  if (n <= chunk) return extractor_->forward(piece(0, n));
   std::vector<Tensor> parts;
-  for (int64_t start = 0; start < n; start += kCpuFeatureChunk)
-    parts.push_back(extractor_->forward(narrow(images, 0, start, std::min(kCpuFeatureChunk, n - start))));
+  for (int64_t start = 0; start < n; start += chunk)
+    parts.push_back(extractor_->forward(piece(start, std::min(chunk, n - start))));
   return concat(parts, 0);
+}
+
+data::BatchForm DifferNetModel::batch_form() const {
+  return device_ == Device::CPU ? data::BatchForm::Pixels : data::BatchForm::Normalized;
 }
 
 Tensor DifferNetModel::loss_and_gradients(const Tensor& features, Adam& optimizer) const {

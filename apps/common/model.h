@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "data/batch.h"
 #include "flow/flow.h"
 #include "layers/adam.h"
 #include "layers/feature_extractor.h"
@@ -35,10 +36,15 @@ class DifferNetModel {
   // Writes model.safetensors: the flow, the configuration, and `extra` metadata (threshold, ...).
   void save(const std::string& path, const weights::Metadata& extra) const;
 
-  // Images [N, 3, S, S] (normalised) -> features [N, dims], frozen, no tape;
+  // Images [N, 3, S, S] (normalised float32, or on the CPU the uint8 pixels of
+  // a data::BatchForm::Pixels batch) -> features [N, dims], frozen, no tape;
   // on the CPU in pieces of at most kCpuFeatureChunk images (memory).
   Tensor features(const Tensor& images) const;
   static constexpr int64_t kCpuFeatureChunk = 16;
+  // The form in which to hand features() a whole training batch: on the CPU
+  // uint8 pixels, normalised a piece at a time (a quarter of the float batch's
+  // memory); on the GPU the floats of the fused batch kernel.
+  data::BatchForm batch_form() const;
   // Zeroes the gradients, computes the NLL (paper eq. 4) of a batch of
   // features and back-propagates it into the flow's gradients; returns the loss
   // (on the device). The caller checks it and calls optimizer.step().

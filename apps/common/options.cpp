@@ -94,21 +94,21 @@ std::string default_weights_path(const std::string& backbone) {
   return dir + backbone + ".pth";
 }
 
-// Boost.Program_options builds its error messages by replacing %option%,
-// %value%, ... with the offending text until none is left, so an option name
-// or value that itself holds such a placeholder makes what() loop forever. Such
-// text is refused before Boost sees it.
 // Boost.Program_options builds its error messages by replacing %name% tokens
 // (%option%, %value%, %invalid_line%, ...) until none is left; a token inside
 // the replacement text makes what() loop forever. Any %name% (lower-case
 // letters and underscores between two percent signs) is refused up front.
-static void check_no_message_placeholders(const std::string& text, const std::string& where) {
+void check_no_message_placeholders(const std::string& text, const std::string& where) {
   for (size_t start = text.find('%'); start != std::string::npos; start = text.find('%', start + 1)) {
     size_t end = start + 1;
     while (end < text.size() && (std::islower(static_cast<unsigned char>(text[end])) || text[end] == '_')) ++end;
     if (end > start + 1 && end < text.size() && text[end] == '%')
       throw Error(detail::concat(where, ": '", text.substr(start, end - start + 1), "' is not allowed in options"));
   }
+}
+
+void check_command_line(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) check_no_message_placeholders(argv[i], "command line");
 }
 
 // The options that a command line and a config file may set, bound to `o`.
@@ -181,7 +181,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o) {
   po::options_description all;
   all.add(general).add(opts);
   po::variables_map vm;
-  for (int i = 1; i < argc; ++i) check_no_message_placeholders(argv[i], "command line");
+  check_command_line(argc, argv);
   try {
     po::store(po::parse_command_line(argc, argv, all), vm);
     if (vm.count("help")) {

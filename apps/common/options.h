@@ -66,6 +66,13 @@ struct TrainOptions {
 // Throws differnet::Error naming the flag for a bad value.
 bool parse_train_options(int argc, char** argv, TrainOptions& options);
 
+// Boost.Program_options substitutes %option%, %value%, ... in its error
+// messages until none is left, so such a token in an argument or a config file
+// makes what() loop forever. Every program calls check_command_line before
+// Boost parses argv; both throw differnet::Error naming `where` and the token.
+void check_no_message_placeholders(const std::string& text, const std::string& where);
+void check_command_line(int argc, const char* const* argv);
+
 // The long names of the options above (without "--"): the keys a --config file may hold.
 std::vector<std::string> train_option_names();
 
