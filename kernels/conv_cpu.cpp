@@ -19,7 +19,8 @@
 //
 // That is the reference (conv2d_im2col, conv2d_backward_input_im2col). In
 // float32 the forward and the backward-data may run oneDNN instead
-// (kernels/conv_onednn.h), chosen per geometry by timing both (run_faster).
+// (kernels/conv_onednn.h), chosen per geometry by a fixed rule, or by timing
+// with DIFFERNET_CPU_CONV=measure (run_chosen).
 #include <cblas.h>
 #include <omp.h>
 
@@ -328,24 +329,42 @@ void conv2d_backward_input_im2col(const Conv2dGeometry& g, const T* gy, const T*
 
 namespace {
 
-enum class Backend { Unknown, OneDnn, Winograd, Im2col };
+enum class Backend { Rule, Measure, OneDnn, Winograd, Im2col };
 
-// DIFFERNET_CPU_CONV: "onednn" (direct), "winograd" (oneDNN's Winograd where
-// it applies, else direct) or "im2col" forces a backend; unset or "auto" measures.
-Backend forced_backend() {
-  static const Backend forced = [] {
+// DIFFERNET_CPU_CONV: unset or "auto" follows the fixed rule below; "measure"
+// times the candidates on the first call of each geometry; "onednn" (direct),
+// "winograd" (oneDNN's Winograd where it applies, else direct) or "im2col"
+// forces a backend.
+Backend requested_backend() {
+  static const Backend requested = [] {
     const char* env = std::getenv("DIFFERNET_CPU_CONV");
-    if (!env || std::strcmp(env, "auto") == 0 || !*env) return Backend::Unknown;
+    if (!env || !*env || std::strcmp(env, "auto") == 0) return Backend::Rule;
+    if (std::strcmp(env, "measure") == 0) return Backend::Measure;
     if (std::strcmp(env, "onednn") == 0) return Backend::OneDnn;
     if (std::strcmp(env, "winograd") == 0) return Backend::Winograd;
     if (std::strcmp(env, "im2col") == 0) return Backend::Im2col;
-    throw Error(detail::concat("DIFFERNET_CPU_CONV=", env, ": expected auto, onednn, winograd or im2col"));
+    throw Error(detail::concat("DIFFERNET_CPU_CONV=", env, ": expected auto, measure, onednn, winograd or im2col"));
   }();
-  return forced;
+  return requested;
+}
+
+// The default choice: a fixed rule, not a timing, so that the same inputs give
+// the same bits in every process -- a resumed run, differnet_score and
+// train_mvtec (README, "Determinism"); a choice by timing can flip between
+// processes when two candidates are close, as cuDNN's Find can on the GPU.
+// The rule is what timing chose on AlexNet's three scales at 448 px
+// (docs/backbones.md): oneDNN's Winograd for 3x3 stride-1 layers with at least
+// 27x27 output pixels (about 1.6x faster there), its direct kernels elsewhere
+// (im2col + GEMM was never faster by more than the timing noise).
+Backend rule_backend(const Conv2dGeometry& g) {
+  const bool winograd = g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
+                        g.out_plane() >= 27 * 27;
+  return winograd ? Backend::Winograd : Backend::OneDnn;
 }
 
 // Runs one direction of a float32 convolution on the backend chosen for its
-// geometry: im2col, oneDNN direct or oneDNN Winograd (3x3 stride 1). The
+// geometry: im2col, oneDNN direct or oneDNN Winograd (3x3 stride 1), by the
+// rule above unless DIFFERNET_CPU_CONV says otherwise. With "measure", the
 // first call of a geometry runs each candidate twice (the first oneDNN run
 // compiles its kernel), keeps the one with the best time -- as conv_cudnn.cu
 // keeps cuDNN's fastest algorithm -- and leaves its output (it runs once more
@@ -354,27 +373,28 @@ Backend forced_backend() {
 // not per ReLU: conv2d_relu and relu(conv2d) then give the same bits.
 // onednn_run(algorithm) returns false where oneDNN has no such kernel.
 template <class OneDnn, class Reference>
-void run_faster(const char* what, const Conv2dGeometry& g, bool bias, OneDnn&& onednn_run, Reference&& reference) {
+void run_chosen(const char* what, const Conv2dGeometry& g, bool bias, OneDnn&& onednn_run, Reference&& reference) {
   const auto run = [&](Backend b) {
     if (b == Backend::Winograd && onednn_run(onednn::Algorithm::Winograd)) return;
     if (b != Backend::Im2col && onednn_run(onednn::Algorithm::Direct)) return;
     reference();
   };
-  const Backend forced = forced_backend();
+  const Backend requested = requested_backend();
   if (!onednn::available()) return reference();
-  if (forced != Backend::Unknown) return run(forced);
+  if (requested == Backend::Rule) return run(rule_backend(g));
+  if (requested != Backend::Measure) return run(requested);
   using Key = std::tuple<const char*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                          int64_t, int64_t, bool>;
   static std::map<Key, Backend> chosen;
   static std::mutex mutex;
   const Key key{what, g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel_h, g.kernel_w,
                 g.stride_h, g.stride_w, g.pad_h, g.pad_w, bias};
-  Backend backend = Backend::Unknown;
+  Backend backend = Backend::Measure;  // not chosen yet
   {
     std::lock_guard<std::mutex> lock(mutex);
     if (auto it = chosen.find(key); it != chosen.end()) backend = it->second;
   }
-  if (backend != Backend::Unknown) return run(backend);
+  if (backend != Backend::Measure) return run(backend);
   // Best of two runs in ms, or -1 where the candidate has no kernel.
   const auto best_of_two = [](auto&& attempt) {
     double best = 1e300;
@@ -417,7 +437,7 @@ void run_faster(const char* what, const Conv2dGeometry& g, bool bias, OneDnn&& o
 template <class T>
 void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y, bool relu) {
   if constexpr (std::is_same_v<T, float>) {
-    run_faster(
+    run_chosen(
         "forward", g, bias != nullptr, [&](onednn::Algorithm a) { return onednn::conv2d(g, x, weight, bias, y, relu, a); },
         [&] { conv2d_im2col<T>(g, x, weight, bias, y, relu); });
   } else {
@@ -428,7 +448,7 @@ void conv2d(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias,
 template <class T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* weight, T* gx) {
   if constexpr (std::is_same_v<T, float>) {
-    run_faster(
+    run_chosen(
         "backward-data", g, false, [&](onednn::Algorithm a) { return onednn::conv2d_backward_input(g, gy, weight, gx, a); },
         [&] { conv2d_backward_input_im2col<T>(g, gy, weight, gx); });
   } else {

@@ -7,8 +7,10 @@
 # On AVX-512 CPUs the CPU kernel and flow tests run twice more: all GEMMs on
 # our AVX-512 kernel, and no AVX-512 code (the path of an AVX2-only CPU;
 # oneDNN then runs its AVX2 kernels). The convolution and backbone tests run
-# twice more with every CPU convolution on oneDNN (DIFFERNET_CPU_CONV=onednn,
-# then =winograd; by default each shape takes the fastest of them and im2col).
+# three times more: every CPU convolution on oneDNN's direct kernels
+# (DIFFERNET_CPU_CONV=onednn), on its Winograd kernels where they apply
+# (=winograd), and chosen by timing (=measure); by default a fixed rule of the
+# shape picks Winograd or direct.
 # scripts/sanitize.sh builds without oneDNN.
 #
 # Then the SIMT emulation build (DIFFERNET_CUDA=EMULATE, its own build folder)
@@ -37,7 +39,7 @@ cmake -S . -B "$BUILD_DIR" "${args[@]}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 1800)
 
-for conv in onednn winograd; do
+for conv in onednn winograd measure; do
   (cd "$BUILD_DIR" && DIFFERNET_CPU_CONV=$conv ctest --output-on-failure -j "$JOBS" --timeout 1800 \
     -R '^test_(conv_ops|backbone)$')
 done

@@ -103,16 +103,19 @@ BOOST_AUTO_TEST_CASE(three_scale_extractors_with_input_gradient) {
       // A max-pool window whose two largest inputs differ by less than the
       // devices' float rounding may take a different argmax on each; the moved
       // gradient spreads over that window's receptive field. Under the SIMT
-      // emulator SqueezeNet shows one such patch (normalized MSE 4.6e-7, 0.3% of
-      // the entries off by more than 1e-4 of the largest): a patch may differ,
-      // the rest must agree. An indexing bug changes nearly every entry.
+      // emulator SqueezeNet shows a few such patches: normalized MSE 4.6e-7 and
+      // 0.3% of the entries off by more than 1e-4 of the largest with the CPU
+      // convolutions on im2col, 1.04e-5 and 1.2% on oneDNN's direct kernels,
+      // 2.3e-5 and 2.1% on its Winograd kernels (which round differently from
+      // the GPU's direct sums). A few patches may differ, the rest must agree;
+      // an indexing bug changes nearly every entry.
       const std::vector<double> gg = values(xg.grad()), gc = values(xc.grad());
-      BOOST_CHECK_LE(normalized_mse(gg, gc), 1e-5);
+      BOOST_CHECK_LE(normalized_mse(gg, gc), 1e-4);
       double largest = 0;
       for (double v : gc) largest = std::max(largest, std::abs(v));
       size_t differing = 0;
       for (size_t i = 0; i < gc.size(); ++i) differing += !(std::abs(gg[i] - gc[i]) <= 1e-4 * largest);
-      BOOST_CHECK_LE(differing, gc.size() / 100);
+      BOOST_CHECK_LE(differing, gc.size() / 20);
       for (const auto& [pname, p] : gpu.named_parameters()) BOOST_CHECK_MESSAGE(!p.has_grad(), pname);
     }
   }
