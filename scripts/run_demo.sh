@@ -5,7 +5,8 @@
 #
 # On a GPU it runs the paper's schedule (448 px, 3 scales, 8 blocks of hidden
 # width 2048, 24 x 8 epochs, 64 test transforms). On a CPU it runs a shortened
-# schedule that finishes in about 5 minutes on 2 cores, and says so.
+# schedule that finishes in about 1.5 minutes on 2 quiet cores (the build and
+# the weights download come first), and says so.
 #
 # Environment: BUILD_DIR (default build), DEMO_OUT (default runs/demo),
 #   DEMO_DEVICE=cpu|cuda (default: cuda when present), EXTRA_ARGS (more train_mvtec flags).
@@ -54,7 +55,7 @@ else
   note="shortened CPU schedule: 256 px, feature pool of 8 transforms per image, flow hidden width 512, 8 x 8 epochs, 16 test transforms, 8 rotations per defect map (the paper: 448 px, fresh transforms, hidden 2048, 24 x 8 epochs, 64 test transforms)"
   schedule=(--device cpu --image-size 256 --feature-pool 8 --hidden 512 --meta-epochs 8 --sub-epochs 8
             --test-transforms 16 --localize-transforms 8 --note "$note")
-  echo "== training on the CPU with a SHORTENED schedule (about 5 minutes on 2 cores):"
+  echo "== training on the CPU with a SHORTENED schedule (about 1.5 minutes on 2 quiet cores):"
   echo "   $note"
 fi
 start=$(date +%s)
