@@ -12,6 +12,7 @@
 #include "kernels/conv_onednn.h"
 #include "kernels/pool_math.h"
 #include "kernels/sgemm_avx512.h"
+#include "gemm_check.h"
 #include "test_support.h"
 
 using namespace differnet;
@@ -77,39 +78,9 @@ BOOST_AUTO_TEST_CASE(matches_a_double_loop_on_ragged_shapes) {
     for (bool trans_a : {false, true})
       for (bool trans_b : {false, true})
         for (int mode = 0; mode < 4; ++mode) {  // 0: =, 1: +=, 2: = then bias, 3: += then bias and ReLU
-          const bool accumulate = mode % 2 == 1, bias = mode >= 2, relu = mode == 3;
           BOOST_TEST_CONTEXT("m " << sh.m << " n " << sh.n << " k " << sh.k << " trans_a " << trans_a << " trans_b "
                                   << trans_b << " mode " << mode) {
-            const int64_t lda = (trans_a ? sh.m : sh.k) + 3, ldb = (trans_b ? sh.k : sh.n) + 5, ldc = sh.n + 2;
-            std::mt19937 rng(uint32_t(sh.m * 7 + sh.n * 13 + sh.k));
-            std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-            std::vector<float> a(size_t((trans_a ? sh.k : sh.m) * lda)), b(size_t((trans_b ? sh.n : sh.k) * ldb)),
-                c(size_t(sh.m * ldc)), bias_values(size_t(sh.n));
-            for (auto* v : {&a, &b, &c, &bias_values})
-              for (float& e : *v) e = u(rng);
-            const std::vector<float> c0 = c;
-            kernels::cpu::GemmEpilogue epilogue;
-            epilogue.bias = bias ? bias_values.data() : nullptr;
-            epilogue.relu = relu;
-            kernels::cpu::gemm_fast(trans_a, trans_b, sh.m, sh.n, sh.k, a.data(), lda, b.data(), ldb, c.data(), ldc,
-                                    accumulate, bias || relu ? &epilogue : nullptr);
-            double worst = 0;
-            for (int64_t i = 0; i < sh.m; ++i)
-              for (int64_t j = 0; j < ldc; ++j) {
-                const size_t at = size_t(i * ldc + j);
-                if (j >= sh.n) {  // the padding between rows is left alone
-                  BOOST_REQUIRE_EQUAL(c[at], c0[at]);
-                  continue;
-                }
-                double ref = accumulate ? double(c0[at]) : 0.0;
-                for (int64_t p = 0; p < sh.k; ++p)
-                  ref += double(trans_a ? a[size_t(p * lda + i)] : a[size_t(i * lda + p)]) *
-                         double(trans_b ? b[size_t(j * ldb + p)] : b[size_t(p * ldb + j)]);
-                if (bias) ref += double(bias_values[size_t(j)]);
-                if (relu) ref = std::max(ref, 0.0);
-                worst = std::max(worst, std::fabs(double(c[at]) - ref) / (1.0 + std::sqrt(double(sh.k))));
-              }
-            BOOST_CHECK_LT(worst, 1e-5);
+            BOOST_CHECK_LT(testing::gemm_error(kernels::cpu::gemm_fast, trans_a, trans_b, sh.m, sh.n, sh.k, mode), 1e-5);
           }
         }
 }

@@ -7,6 +7,7 @@
 
 #include "autograd/ops.h"
 #include "kernels/sgemm_skinny.h"
+#include "gemm_check.h"
 #include "test_support.h"
 
 using namespace differnet;
@@ -367,40 +368,10 @@ BOOST_AUTO_TEST_CASE(matches_a_double_loop_on_ragged_shapes) {
                         {true, false, 3, 5, 0}};
   for (const Case& cs : cases)
     for (int mode = 0; mode < 4; ++mode) {  // 0: =, 1: +=, 2: = then bias, 3: += then bias and ReLU
-      const bool accumulate = mode % 2 == 1, bias = mode >= 2, relu = mode == 3;
       BOOST_TEST_CONTEXT("m " << cs.m << " n " << cs.n << " k " << cs.k << " trans_a " << cs.trans_a << " trans_b "
                               << cs.trans_b << " mode " << mode) {
         BOOST_REQUIRE(kernels::cpu::skinny_gemm_applies(cs.trans_a, cs.trans_b, cs.m, cs.n, cs.k));
-        const int64_t lda = (cs.trans_a ? cs.m : cs.k) + 3, ldb = (cs.trans_b ? cs.k : cs.n) + 5, ldc = cs.n + 2;
-        std::mt19937 rng(uint32_t(cs.m * 7 + cs.n * 13 + cs.k));
-        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-        std::vector<float> a(size_t((cs.trans_a ? cs.k : cs.m) * lda + 1)),
-            b(size_t((cs.trans_b ? cs.n : cs.k) * ldb + 1)), c(size_t(cs.m * ldc)), bias_values(size_t(cs.n));
-        for (auto* v : {&a, &b, &c, &bias_values})
-          for (float& e : *v) e = u(rng);
-        const std::vector<float> c0 = c;
-        kernels::cpu::GemmEpilogue epilogue;
-        epilogue.bias = bias ? bias_values.data() : nullptr;
-        epilogue.relu = relu;
-        kernels::cpu::gemm_skinny(cs.trans_a, cs.trans_b, cs.m, cs.n, cs.k, a.data(), lda, b.data(), ldb, c.data(),
-                                  ldc, accumulate, bias || relu ? &epilogue : nullptr);
-        double worst = 0;
-        for (int64_t i = 0; i < cs.m; ++i)
-          for (int64_t j = 0; j < ldc; ++j) {
-            const size_t at = size_t(i * ldc + j);
-            if (j >= cs.n) {  // the padding between rows is left alone
-              BOOST_REQUIRE_EQUAL(c[at], c0[at]);
-              continue;
-            }
-            double ref = accumulate ? double(c0[at]) : 0.0;
-            for (int64_t p = 0; p < cs.k; ++p)
-              ref += double(cs.trans_a ? a[size_t(p * lda + i)] : a[size_t(i * lda + p)]) *
-                     double(cs.trans_b ? b[size_t(j * ldb + p)] : b[size_t(p * ldb + j)]);
-            if (bias) ref += double(bias_values[size_t(j)]);
-            if (relu) ref = std::max(ref, 0.0);
-            worst = std::max(worst, std::fabs(double(c[at]) - ref) / (1.0 + std::sqrt(double(cs.k))));
-          }
-        BOOST_CHECK_LT(worst, 1e-5);
+        BOOST_CHECK_LT(testing::gemm_error(kernels::cpu::gemm_skinny, cs.trans_a, cs.trans_b, cs.m, cs.n, cs.k, mode), 1e-5);
       }
     }
 }
