@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -151,6 +152,43 @@ void add_row_vector(T* y, const T* bias, int64_t rows, int64_t cols) {
     for (int64_t c = 0; c < cols; ++c) y[r * cols + c] += bias[c];
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+namespace {
+// linear_backward_epilogue's rows for float32 on AVX-512: the same products
+// (g * 1 or g * 0, so -0 and NaN come out as in the loop below) and the same
+// double sums in the same order, 16 columns per step. GCC left the generic
+// loop scalar (the float -> double widening), ~2.5 ns per element, ~3 % of the
+// flow's training step. (GCC 12's _mm512_cvtps_pd and _mm512_extractf64x4_pd
+// pass an undefined vector through their unused mask operand, which
+// -Wmaybe-uninitialized reports: nothing is read.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) void epilogue_rows_avx512(const float* gy, const float* y, float* gx,
+                                                             double* sums, int64_t rows, int64_t cols,
+                                                             int64_t width) {
+  const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gy + r * cols;
+    for (int64_t j = 0; j < width; j += 16) {
+      const __mmask16 in = __mmask16((1u << std::min<int64_t>(16, width - j)) - 1);
+      __m512 v = _mm512_maskz_loadu_ps(in, g + j);
+      if (y) {
+        const __mmask16 positive = _mm512_mask_cmp_ps_mask(in, _mm512_maskz_loadu_ps(in, y + r * cols + j), zero,
+                                                           _CMP_GT_OQ);
+        v = _mm512_mul_ps(v, _mm512_maskz_mov_ps(positive, one));
+        _mm512_mask_storeu_ps(gx + r * cols + j, in, v);
+      }
+      const __m512d low = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+      const __m512d high = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+      _mm512_storeu_pd(sums + j, _mm512_add_pd(_mm512_loadu_pd(sums + j), low));
+      _mm512_storeu_pd(sums + j + 8, _mm512_add_pd(_mm512_loadu_pd(sums + j + 8), high));
+    }
+  }
+}
+#pragma GCC diagnostic pop
+}  // namespace
+#endif
+
 // Column blocks of 128 (a double accumulator each, on the stack), rows in
 // order within a block: the sums are those of reduce_sum, bit for bit. The
 // blocks are handed out dynamically (a thread that lost its core on a shared
@@ -163,6 +201,16 @@ void linear_backward_epilogue(const T* gy, const T* y, T* gx, T* bias_grad, int6
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t c0 = b * kBlock, width = std::min(kBlock, cols - c0);
     double sums[kBlock] = {};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if constexpr (std::is_same_v<T, float>) {
+      if (avx512_supported()) {
+        epilogue_rows_avx512(gy + c0, y ? y + c0 : nullptr, y ? gx + c0 : nullptr, sums, rows, cols, width);
+        if (bias_grad)
+          for (int64_t j = 0; j < width; ++j) bias_grad[c0 + j] = T(sums[j]);
+        continue;
+      }
+    }
+#endif
     for (int64_t r = 0; r < rows; ++r) {
       const T* g = gy + r * cols + c0;
       if (y) {

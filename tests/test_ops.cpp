@@ -3,9 +3,11 @@
 #include <boost/test/unit_test.hpp>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "autograd/ops.h"
+#include "kernels/kernels.h"
 #include "kernels/sgemm_skinny.h"
 #include "gemm_check.h"
 #include "test_support.h"
@@ -313,6 +315,44 @@ BOOST_AUTO_TEST_CASE(composite_expression_reuses_tensors) {
   // A tensor used by several ops gets the sum of their gradients.
   gradcheck("x*x + exp(x)/x",
             [](auto& v) { return add(mul(v[0], v[0]), div(exp(v[0]), v[0])); }, {random_tensor({5}, 80, 0.5, 1.5)});
+}
+
+// kernels::cpu::linear_backward_epilogue, the pass around a Linear's backward
+// GEMMs (ReLU mask and bias gradient), is vectorised for float32 on AVX-512;
+// it must give the scalar loop's results bit for bit: the mask as a product
+// (g * 0 keeps -0 and NaN), the column sums in double in row order. Ragged
+// widths, exact zeros in y and a NaN in the gradient; run_tests.sh repeats this
+// under DIFFERNET_NO_AVX512=1 for the scalar path.
+BOOST_AUTO_TEST_CASE(linear_backward_epilogue_matches_the_scalar_loop) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  for (const int64_t cols : {int64_t(1), int64_t(130), int64_t(2048)})
+    for (const bool relu : {false, true}) {
+      BOOST_TEST_CONTEXT("cols " << cols << " relu " << relu) {
+        const int64_t rows = 96;
+        std::vector<float> gy(size_t(rows * cols)), y(gy.size()), gx(gy.size(), 7.f), sums(static_cast<size_t>(cols));
+        for (size_t i = 0; i < gy.size(); ++i) {
+          gy[i] = normal(rng);
+          y[i] = i % 5 == 0 ? 0.f : normal(rng);
+        }
+        gy[gy.size() / 2] = std::nanf("");
+        kernels::cpu::linear_backward_epilogue<float>(gy.data(), relu ? y.data() : nullptr, gx.data(),
+                                                      sums.data(), rows, cols);
+        for (int64_t c = 0; c < cols; ++c) {
+          double expected_sum = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            const size_t i = size_t(r * cols + c);
+            const float masked = gy[i] * (y[i] > 0.f ? 1.f : 0.f);
+            if (relu) BOOST_REQUIRE(std::memcmp(&gx[i], &masked, sizeof(float)) == 0);
+            expected_sum += double(relu ? masked : gy[i]);
+          }
+          const float expected = float(expected_sum);
+          BOOST_REQUIRE_MESSAGE(std::memcmp(&sums[size_t(c)], &expected, sizeof(float)) == 0,
+                                "column " << c << ": " << sums[size_t(c)] << " against " << expected);
+        }
+        if (!relu) BOOST_CHECK(gx[0] == 7.f);  // without the ReLU gx is not written
+      }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
