@@ -43,8 +43,10 @@ void accumulate_leaf(const Tensor& leaf, const Tensor& grad) {
   if (!impl.grad) {
     impl.grad = grad.clone().impl_ptr();  // own copy: grad may share memory with the graph
   } else {
-    Tensor existing(impl.grad);
-    add_(existing, grad);
+    bool add = true;
+    Tensor existing = leaf.grad_for_write(add);
+    if (add) add_(existing, grad);
+    else existing.copy_(grad);
   }
 }
 

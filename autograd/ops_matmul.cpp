@@ -143,11 +143,13 @@ Tensor linear_op(const char* name, const Tensor& x, const Tensor& weight, const 
     if (needs[0]) grads[0] = matmul(gy, w_saved);  // [batch, out] @ [out, in]
     if (needs[1]) {                                // [out, batch] @ [batch, in]
       // A leaf weight that already has a gradient buffer (Adam's flat one) gets
-      // g^T x added in the GEMM itself (beta = 1): no temporary, no extra pass.
-      // That is exactly the engine's accumulation, done in place.
-      if (weight_leaf.is_leaf() && weight_leaf.has_grad() && weight_leaf.grad().dtype() == gy.dtype()) {
-        Tensor wgrad = weight_leaf.grad();
-        gemm(name, true, false, out, in, batch, gy, x_saved, true, wgrad);
+      // g^T x added in the GEMM itself (beta = 1), or written over it (beta =
+      // 0) when zero_grad() left it pending: no temporary, no extra pass. That
+      // is exactly the engine's accumulation, done in place.
+      if (weight_leaf.is_leaf() && weight_leaf.has_grad() && weight_leaf.impl().grad->dtype == gy.dtype()) {
+        bool add = true;
+        Tensor wgrad = weight_leaf.grad_for_write(add);
+        gemm(name, true, false, out, in, batch, gy, x_saved, add, wgrad);
       } else {
         grads[1] = matmul(gy, x_saved, true, false);
       }

@@ -227,21 +227,34 @@ Tensor Tensor::grad() const {
                     " was requested but never computed: no backward() reached it");
     throw Error("gradient of " + describe() + " was requested, but it does not require grad");
   }
+  if (impl().grad_zero_pending) {
+    Tensor(impl().grad).fill_(0.0);
+    impl().grad_zero_pending = false;
+  }
+  return Tensor(impl().grad);
+}
+
+Tensor Tensor::grad_for_write(bool& accumulate) const {
+  DIFFERNET_CHECK(impl().grad, "internal: grad_for_write on ", describe(), ", which has no gradient buffer");
+  accumulate = !impl().grad_zero_pending;
+  impl().grad_zero_pending = false;
   return Tensor(impl().grad);
 }
 
 void Tensor::set_grad(const Tensor& g) {
   if (!g.defined()) {
     impl().grad.reset();
+    impl().grad_zero_pending = false;
     return;
   }
   DIFFERNET_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(), "set_grad: gradient ",
                   g.describe(), " does not match ", describe());
   impl().grad = g.impl_ptr();
+  impl().grad_zero_pending = false;
 }
 
 void Tensor::zero_grad() {
-  if (impl().grad) Tensor(impl().grad).fill_(0.0);
+  if (impl().grad) impl().grad_zero_pending = true;
 }
 
 void Tensor::backward() const { run_backward(*this, Tensor()); }

@@ -28,6 +28,10 @@ struct TensorImpl {
   Device device = Device::CPU;
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;  // accumulated by backward() on leaves
+  // zero_grad() was called and nothing has written the gradient since: its
+  // buffer holds stale values that read as zeros (grad() writes the zeros),
+  // and the next backward() writes over it instead of adding to it.
+  bool grad_zero_pending = false;
   std::shared_ptr<Node> grad_fn;     // the op that made this tensor; null for leaves
   int output_nr = 0;                 // which output of grad_fn this is
   std::string name;                  // optional, used in error messages
@@ -87,7 +91,17 @@ class Tensor {
   bool has_grad() const { return impl().grad != nullptr; }
   Tensor grad() const;          // throws when a gradient was expected but never computed
   void set_grad(const Tensor& g);
-  void zero_grad();             // sets an existing gradient to zero (keeps its memory)
+  // Sets an existing gradient to zero, keeping its memory, lazily: the zeros
+  // are written only if the gradient is read (grad()) before a backward pass
+  // writes it. A backward pass that reaches it first writes over the stale
+  // values (GEMM beta = 0, a copy instead of an add), which spares a pass over
+  // the buffer and a read of it: for the paper's flow 688 MB each, per step.
+  void zero_grad();
+  // For backward passes: the gradient buffer (has_grad() must hold), with
+  // `accumulate` false when it is zero by zero_grad() and not yet written: the
+  // caller then writes every element instead of adding. Either way it counts
+  // as written from here on.
+  Tensor grad_for_write(bool& accumulate) const;
   void backward() const;        // from a one-element tensor: d(this)/d(leaves)
   void backward(const Tensor& grad_output) const;  // for any shape, with an explicit seed
 

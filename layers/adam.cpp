@@ -35,21 +35,35 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options) : params_(std::move(
 }
 
 void Adam::zero_grad() {
-  flat_grads_.fill_(0.0);
   // A gradient someone replaced (set_grad) is put back onto the flat buffer.
   int64_t offset = 0;
   for (Tensor& p : params_) {
-    if (!p.has_grad() || !p.grad().shares_storage_with(flat_grads_))
+    if (!p.has_grad() || !Tensor(p.impl().grad).shares_storage_with(flat_grads_))
       p.set_grad(Tensor::view_of(flat_grads_.impl().storage, offset, p.shape(), DType::Float32));
+    p.zero_grad();
     offset += p.numel();
   }
 }
 
+const Tensor& Adam::flat_gradients() const {
+  for (const Tensor& p : params_)
+    if (p.has_grad()) p.grad();  // writes the zeros of a gradient still pending
+  return flat_grads_;
+}
+
 void Adam::step() {
   int64_t offset = 0;
-  for (Tensor& p : params_) {  // gradients that live outside the flat buffer are copied in
-    if (p.has_grad() && !p.grad().shares_storage_with(flat_grads_))
-      Tensor::view_of(flat_grads_.impl().storage, offset, p.shape(), DType::Float32).copy_(p.grad());
+  for (Tensor& p : params_) {
+    // grad() writes the zeros of a gradient no backward pass reached since
+    // zero_grad(); gradients that live outside the flat buffer are copied in,
+    // and a parameter without one (set_grad of nothing) counts as zero.
+    if (!p.has_grad()) {
+      Tensor::view_of(flat_grads_.impl().storage, offset, p.shape(), DType::Float32).fill_(0.0);
+    } else {
+      const Tensor g = p.grad();
+      if (!g.shares_storage_with(flat_grads_))
+        Tensor::view_of(flat_grads_.impl().storage, offset, p.shape(), DType::Float32).copy_(g);
+    }
     offset += p.numel();
   }
   ++step_;

@@ -28,16 +28,20 @@ class Adam {
   // All parameters: float32 leaves that require grad, on one device.
   Adam(std::vector<Tensor> params, AdamOptions options);
 
-  void zero_grad();  // sets every gradient to zero (one memset)
+  // Sets every gradient to zero lazily (Tensor::zero_grad): the backward pass
+  // writes over the stale values, and step() writes zeros only where no
+  // gradient arrived.
+  void zero_grad();
   void step();       // one update of every parameter
   int64_t steps() const { return step_; }
   int64_t num_elements() const { return total_; }
   const AdamOptions& options() const { return options_; }
   void set_lr(double lr) { options_.lr = lr; }
 
-  // The flat buffers, for checks and benchmarks.
+  // The flat buffers, for checks and benchmarks (the gradients with any zeros
+  // still pending written).
   const Tensor& flat_parameters() const { return flat_params_; }
-  const Tensor& flat_gradients() const { return flat_grads_; }
+  const Tensor& flat_gradients() const;
 
   // State for checkpoints: "step" (float64 [1]), "exp_avg" and "exp_avg_sq"
   // (float32 [num_elements], parameters in constructor order). The moments are

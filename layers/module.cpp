@@ -32,6 +32,7 @@ void Module::to(Device device) {
     impl.offset = moved.impl().offset;
     impl.device = device;
     impl.grad.reset();
+    impl.grad_zero_pending = false;
   }
   for (auto& [name, child] : children_) child->to(device);
 }

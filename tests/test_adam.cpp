@@ -114,6 +114,32 @@ BOOST_AUTO_TEST_CASE(parameters_live_in_one_flat_buffer) {
   DIFFERNET_CHECK_CLOSE_VECTORS(values(a.grad()), (std::vector<double>{0, 0, 0, 0}), 0, 0);
 }
 
+// zero_grad() is lazy (Tensor::zero_grad): the next backward pass writes over
+// the stale gradients, a Linear weight's in its GEMM (beta = 0), a bias's by
+// the engine's copy, and a parameter it does not reach reads as zero, in
+// grad(), flat_gradients() and the step. After two steps with different
+// inputs, each gradient is that of a fresh backward pass, bit for bit.
+BOOST_AUTO_TEST_CASE(zero_grad_then_backward_writes_over_the_old_gradients) {
+  Tensor w = random_tensor({5, 7}, 31).to(DType::Float32).set_requires_grad(true);
+  Tensor b = random_tensor({5}, 32).to(DType::Float32).set_requires_grad(true);
+  Tensor unused = random_tensor({3}, 33).to(DType::Float32).set_requires_grad(true);
+  Adam adam({w, b, unused}, AdamOptions::differnet());
+  for (uint64_t seed : {34, 35}) {
+    const Tensor x = random_tensor({4, 7}, seed).to(DType::Float32);
+    adam.zero_grad();
+    sum(linear_relu(x, w, b)).backward();
+    // The same backward pass on detached copies that have no gradient yet.
+    Tensor w2 = w.detach().clone().set_requires_grad(true), b2 = b.detach().clone().set_requires_grad(true);
+    sum(linear_relu(x, w2, b2)).backward();
+    BOOST_CHECK(w.grad().to_vector<float>() == w2.grad().to_vector<float>());
+    BOOST_CHECK(b.grad().to_vector<float>() == b2.grad().to_vector<float>());
+    BOOST_CHECK(unused.grad().to_vector<float>() == std::vector<float>(3, 0.f));
+    adam.step();
+  }
+  adam.zero_grad();  // pending zeros are written when the flat buffer is read
+  for (double v : values(adam.flat_gradients())) BOOST_REQUIRE_EQUAL(v, 0.0);
+}
+
 BOOST_AUTO_TEST_CASE(state_restores_to_identical_steps) {
   auto make = [] {
     Tensor p = Tensor::from_vector(std::vector<float>{0.5f, -1.0f, 2.0f}, {3});
