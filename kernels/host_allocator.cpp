@@ -48,10 +48,13 @@ void* system_alloc(size_t bytes) {
 size_t limit_from_environment() {
   if (!DIFFERNET_HOST_CACHE_DEFAULT_ON) return 0;
   const char* env = std::getenv("DIFFERNET_HOST_CACHE_MB");
-  // 256 MiB: the kept blocks count in the resident set, and past the blocks one
-  // feature chunk reuses, more only holds sizes from other stages (2 GiB took
-  // the paper-schedule CPU run from 3.5 to 4.6 GB peak; docs/performance.md).
-  if (!env || !*env) return size_t(256) << 20;
+  // 512 MiB: the kept blocks count in the resident set, and past the blocks a
+  // step reuses, more only holds sizes from other stages (2 GiB took the
+  // paper-schedule CPU run from 3.5 to 4.6 GB peak). 256 MiB was too little for
+  // the three-scale feature pass with its input gradient (16 images at 448 px):
+  // each pass mapped and zero-filled ~13 % of its time in again. At 512 MiB
+  // the issue-16 run peaks at 3.66 GB instead of 3.43 (docs/performance.md).
+  if (!env || !*env) return size_t(512) << 20;
   char* end = nullptr;
   const unsigned long long mb = std::strtoull(env, &end, 10);
   if (*end != '\0') throw Error(detail::concat("DIFFERNET_HOST_CACHE_MB: '", env, "' is not a whole number of MiB"));

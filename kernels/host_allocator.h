@@ -5,7 +5,7 @@
 // tensors as fresh kernel mappings and page-fault them in (zero-filled) again:
 // about 5 % of the CPU feature pass and of the flow's training step. Smaller
 // blocks come from malloc, which already reuses them. The cache holds at most
-// host_cache_limit() bytes (default 256 MiB, DIFFERNET_HOST_CACHE_MB overrides,
+// host_cache_limit() bytes (default 512 MiB, DIFFERNET_HOST_CACHE_MB overrides,
 // 0 turns caching off), making room for a freed block by releasing the
 // longest-kept ones; builds with AddressSanitizer never cache, so that a use
 // after free is still reported.
