@@ -190,68 +190,67 @@ auto first_optimised(Make&& make) {
   }
 }
 
-std::shared_ptr<Forward> forward_primitive(const Conv2dGeometry& g, bool relu, bool bias, Algorithm algorithm) {
-  static std::map<Key, std::shared_ptr<Forward>> cache;
-  const Key key = key_of(g, relu, bias, algorithm);
+// The primitive for `key` from `cache`, else made (first_optimised(make)) and
+// kept; null, also kept, when oneDNN has no optimised implementation for it:
+// the reference runs that geometry.
+template <class Primitive, class Make>
+std::shared_ptr<Primitive> cached_primitive(std::map<Key, std::shared_ptr<Primitive>>& cache, const Key& key,
+                                            Make&& make) {
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  const Dims strides{g.stride_h, g.stride_w}, left{g.pad_h, g.pad_w}, right = right_padding(g);
-  std::shared_ptr<Forward> made;
+  std::shared_ptr<Primitive> made;
   try {
-    made = first_optimised([&](bool blocked) {
-      const auto kind = dnnl::prop_kind::forward_inference;
-      const auto algo = dnnl_algorithm(algorithm);
-      const memory::desc src = activation(src_dims(g), true, blocked), dst = activation(dst_dims(g), false, blocked);
-      const auto desc = bias ? dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)),
-                                                               plain({g.out_channels}), dst, strides, left, right)
-                             : dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)), dst, strides, left, right);
-      dnnl::primitive_attr attr = user_scratchpad();
-      if (relu) {
-        dnnl::post_ops ops;
-        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-        attr.set_post_ops(ops);
-      }
-      const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
-      require_optimised(pd);
-      return std::make_shared<Forward>(Forward{dnnl::convolution_forward(pd), pd.scratchpad_desc(),
-                                               Port(plain(src_dims(g)), pd.src_desc(), true),
-                                               Port(plain(weight_dims(g)), pd.weights_desc(), true),
-                                               Port(plain(dst_dims(g)), pd.dst_desc(), false)});
-    });
-  } catch (const dnnl::error&) {
-    made = nullptr;  // no optimised implementation for this geometry: the reference runs it
-  }
-  cache.emplace(key, made);
-  return made;
-}
-
-std::shared_ptr<BackwardData> backward_data_primitive(const Conv2dGeometry& g, Algorithm algorithm) {
-  static std::map<Key, std::shared_ptr<BackwardData>> cache;
-  const Key key = key_of(g, false, false, algorithm);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-  const Dims strides{g.stride_h, g.stride_w}, left{g.pad_h, g.pad_w}, right = right_padding(g);
-  std::shared_ptr<BackwardData> made;
-  try {
-    made = first_optimised([&](bool blocked) {
-      const auto algo = dnnl_algorithm(algorithm);
-      const memory::desc src = activation(src_dims(g), false, blocked), dst = activation(dst_dims(g), false, blocked);
-      // oneDNN's backward primitives take the forward's description as a hint.
-      const dnnl::convolution_forward::primitive_desc hint(
-          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src, any(weight_dims(g)), dst,
-                                          strides, left, right),
-          cpu_engine());
-      const dnnl::convolution_backward_data::primitive_desc pd(
-          dnnl::convolution_backward_data::desc(algo, src, any(weight_dims(g)), dst, strides, left, right),
-          user_scratchpad(), cpu_engine(), hint);
-      require_optimised(pd);
-      return std::make_shared<BackwardData>(BackwardData{
-          dnnl::convolution_backward_data(pd), pd.scratchpad_desc(), Port(plain(dst_dims(g)), pd.diff_dst_desc(), true),
-          Port(plain(weight_dims(g)), pd.weights_desc(), true), Port(plain(src_dims(g)), pd.diff_src_desc(), false)});
-    });
+    made = first_optimised(make);
   } catch (const dnnl::error&) {
     made = nullptr;
   }
   cache.emplace(key, made);
   return made;
+}
+
+std::shared_ptr<Forward> forward_primitive(const Conv2dGeometry& g, bool relu, bool bias, Algorithm algorithm) {
+  static std::map<Key, std::shared_ptr<Forward>> cache;
+  const Dims strides{g.stride_h, g.stride_w}, left{g.pad_h, g.pad_w}, right = right_padding(g);
+  return cached_primitive(cache, key_of(g, relu, bias, algorithm), [&](bool blocked) {
+    const auto kind = dnnl::prop_kind::forward_inference;
+    const auto algo = dnnl_algorithm(algorithm);
+    const memory::desc src = activation(src_dims(g), true, blocked), dst = activation(dst_dims(g), false, blocked);
+    const auto desc = bias ? dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)),
+                                                             plain({g.out_channels}), dst, strides, left, right)
+                           : dnnl::convolution_forward::desc(kind, algo, src, any(weight_dims(g)), dst, strides, left, right);
+    dnnl::primitive_attr attr = user_scratchpad();
+    if (relu) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
+    const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
+    require_optimised(pd);
+    return std::make_shared<Forward>(Forward{dnnl::convolution_forward(pd), pd.scratchpad_desc(),
+                                             Port(plain(src_dims(g)), pd.src_desc(), true),
+                                             Port(plain(weight_dims(g)), pd.weights_desc(), true),
+                                             Port(plain(dst_dims(g)), pd.dst_desc(), false)});
+  });
+}
+
+std::shared_ptr<BackwardData> backward_data_primitive(const Conv2dGeometry& g, Algorithm algorithm) {
+  static std::map<Key, std::shared_ptr<BackwardData>> cache;
+  const Dims strides{g.stride_h, g.stride_w}, left{g.pad_h, g.pad_w}, right = right_padding(g);
+  return cached_primitive(cache, key_of(g, false, false, algorithm), [&](bool blocked) {
+    const auto algo = dnnl_algorithm(algorithm);
+    const memory::desc src = activation(src_dims(g), false, blocked), dst = activation(dst_dims(g), false, blocked);
+    // oneDNN's backward primitives take the forward's description as a hint.
+    const dnnl::convolution_forward::primitive_desc hint(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src, any(weight_dims(g)), dst,
+                                        strides, left, right),
+        cpu_engine());
+    const dnnl::convolution_backward_data::primitive_desc pd(
+        dnnl::convolution_backward_data::desc(algo, src, any(weight_dims(g)), dst, strides, left, right),
+        user_scratchpad(), cpu_engine(), hint);
+    require_optimised(pd);
+    return std::make_shared<BackwardData>(BackwardData{
+        dnnl::convolution_backward_data(pd), pd.scratchpad_desc(), Port(plain(dst_dims(g)), pd.diff_dst_desc(), true),
+        Port(plain(weight_dims(g)), pd.weights_desc(), true), Port(plain(src_dims(g)), pd.diff_src_desc(), false)});
+  });
 }
 
 }  // namespace
