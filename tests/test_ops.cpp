@@ -317,6 +317,31 @@ BOOST_AUTO_TEST_CASE(composite_expression_reuses_tensors) {
             [](auto& v) { return add(mul(v[0], v[0]), div(exp(v[0]), v[0])); }, {random_tensor({5}, 80, 0.5, 1.5)});
 }
 
+// The ReLU's backward (conv2d_relu's, relu's) is vectorised for float32 on
+// AVX-512 too: bit for bit the scalar g * (x > 0 ? 1 : 0), -0 and NaN
+// included, at lengths that are not multiples of 16, one above the threads'
+// grain. run_tests.sh repeats this under DIFFERNET_NO_AVX512=1.
+BOOST_AUTO_TEST_CASE(relu_backward_matches_the_scalar_loop) {
+  std::mt19937 rng(6);
+  std::normal_distribution<float> normal;
+  for (const int64_t n : {int64_t(1), int64_t(17), int64_t(70001)}) {
+    BOOST_TEST_CONTEXT("n " << n) {
+      std::vector<float> x(static_cast<size_t>(n)), gy(x.size()), gx(x.size(), 7.f);
+      for (size_t i = 0; i < x.size(); ++i) {
+        x[i] = i % 3 == 0 ? 0.f : normal(rng);
+        gy[i] = normal(rng);
+      }
+      gy[0] = std::nanf("");
+      kernels::cpu::unary_backward<float>(kernels::UnaryOp::Relu, x.data(), x.data(), gy.data(), gx.data(), n, 0.f);
+      for (size_t i = 0; i < x.size(); ++i) {
+        const float expected = gy[i] * (x[i] > 0.f ? 1.f : 0.f);
+        BOOST_REQUIRE_MESSAGE(std::memcmp(&gx[i], &expected, sizeof(float)) == 0,
+                              "element " << i << ": " << gx[i] << " against " << expected);
+      }
+    }
+  }
+}
+
 // kernels::cpu::linear_backward_epilogue, the pass around a Linear's backward
 // GEMMs (ReLU mask and bias gradient), is vectorised for float32 on AVX-512;
 // it must give the scalar loop's results bit for bit: the mask as a product
