@@ -50,6 +50,7 @@ struct TileJob {
   bool transposed, accumulate, last;
   bool stream;        // full, aligned vectors of C stored non-temporally (a pure write not read again soon)
   const float* next;  // the next row tile's part of C, prefetched while this one computes; null for none
+  float* panel;       // where tile<R, C, true> copies B (64-byte aligned)
   const float* bias;  // indexed by C's column: the tile's column (plain) or row (transposed); null for none
   bool relu;
 };
@@ -60,8 +61,9 @@ struct TileJob {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // C tile [R x cols] (cols <= 16*C) = sum over p < depth of a[r*a_r + p*a_p] * b[p*ldb + j].
 // The two loops differ only in masked loads: with the mask in the loop GCC
-// kept the 24 accumulators on the stack (2.5x slower).
-template <int R, int C>
+// kept the 24 accumulators on the stack (2.5x slower). With Pack, B's vectors
+// are also stored to job.panel (row stride 16*C) for the tiles after this one.
+template <int R, int C, bool Pack>
 DIFFERNET_AVX512 void tile(int64_t depth, const float* a, int64_t a_r, int64_t a_p, const float* b, int64_t ldb,
                            int cols, const TileJob& job) {
   __mmask16 mask[C];
@@ -77,6 +79,8 @@ DIFFERNET_AVX512 void tile(int64_t depth, const float* a, int64_t a_r, int64_t a
     for (int64_t p = 0; p < depth; ++p) {
       __m512 bv[C];
       for (int c = 0; c < C; ++c) bv[c] = _mm512_loadu_ps(b + p * ldb + 16 * c);
+      if constexpr (Pack)
+        for (int c = 0; c < C; ++c) _mm512_store_ps(job.panel + p * 16 * C + 16 * c, bv[c]);
       const float* ap = a + p * a_p;
       for (int r = 0; r < R; ++r) {
         const __m512 av = _mm512_set1_ps(ap[r * a_r]);
@@ -87,6 +91,8 @@ DIFFERNET_AVX512 void tile(int64_t depth, const float* a, int64_t a_r, int64_t a
     for (int64_t p = 0; p < depth; ++p) {
       __m512 bv[C];
       for (int c = 0; c < C; ++c) bv[c] = _mm512_maskz_loadu_ps(mask[c], b + p * ldb + 16 * c);
+      if constexpr (Pack)
+        for (int c = 0; c < C; ++c) _mm512_store_ps(job.panel + p * 16 * C + 16 * c, bv[c]);
       const float* ap = a + p * a_p;
       for (int r = 0; r < R; ++r) {
         const __m512 av = _mm512_set1_ps(ap[r * a_r]);
@@ -129,13 +135,13 @@ DIFFERNET_AVX512 void tile(int64_t depth, const float* a, int64_t a_r, int64_t a
 #pragma GCC diagnostic pop
 
 // tile<R, C> for the last, shorter row tiles.
-template <int R, int C>
+template <int R, int C, bool Pack>
 void tile_rows(int rows, int64_t depth, const float* a, int64_t a_r, int64_t a_p, const float* b, int64_t ldb,
                int cols, const TileJob& job) {
   if constexpr (R > 1) {
-    if (rows < R) return tile_rows<R - 1, C>(rows, depth, a, a_r, a_p, b, ldb, cols, job);
+    if (rows < R) return tile_rows<R - 1, C, Pack>(rows, depth, a, a_r, a_p, b, ldb, cols, job);
   }
-  tile<R, C>(depth, a, a_r, a_p, b, ldb, cols, job);
+  tile<R, C, Pack>(depth, a, a_r, a_p, b, ldb, cols, job);
 }
 
 // A 64-byte-aligned scratch area of n floats in `buffer`: the tiles' vector
@@ -161,9 +167,11 @@ struct Product {
 
 // Rows [r_begin, r_end) of one strip (columns j0.., `cols` of them) over one
 // depth block (p0.., depth_here deep), whose B (row stride ldb) starts at b.
+// With a panel, the first row tile copies B there as it reads it, and the
+// others read the copy (row stride 16*C).
 template <int R, int C>
 void tiles_of_block(const Product& g, int64_t r_begin, int64_t r_end, int64_t j0, int cols, int64_t p0,
-                    int64_t depth_here, const float* b, int64_t ldb) {
+                    int64_t depth_here, const float* b, int64_t ldb, float* panel = nullptr) {
   const float* bias = g.epilogue ? g.epilogue->bias : nullptr;
   for (int64_t r0 = r_begin; r0 < r_end; r0 += R) {
     TileJob job;
@@ -176,8 +184,15 @@ void tiles_of_block(const Product& g, int64_t r_begin, int64_t r_end, int64_t j0
     job.next = !g.transposed && job.accumulate && r0 + R < r_end ? job.out + R * g.ldc : nullptr;
     job.bias = bias ? bias + (g.transposed ? r0 : j0) : nullptr;
     job.relu = g.epilogue && g.epilogue->relu;
-    tile_rows<R, C>(int(std::min<int64_t>(R, r_end - r0)), depth_here, g.a + r0 * g.a_r + p0 * g.a_p, g.a_r, g.a_p,
-                    b, ldb, cols, job);
+    job.panel = panel;
+    const int rows = int(std::min<int64_t>(R, r_end - r0));
+    const float* a = g.a + r0 * g.a_r + p0 * g.a_p;
+    if (!panel)
+      tile_rows<R, C, false>(rows, depth_here, a, g.a_r, g.a_p, b, ldb, cols, job);
+    else if (r0 == r_begin)
+      tile_rows<R, C, true>(rows, depth_here, a, g.a_r, g.a_p, b, ldb, cols, job);
+    else
+      tile_rows<R, C, false>(rows, depth_here, a, g.a_r, g.a_p, panel, 16 * C, cols, job);
   }
 }
 
@@ -208,11 +223,12 @@ void pack_panel(const float* b, int64_t ldb, int64_t depth, int64_t cols, int64_
   for (int64_t p = 0; p < depth; ++p) std::memcpy(panel + p * width, b + p * ldb, size_t(cols) * sizeof(float));
 }
 
-// Units of one strip of 16*C columns handed out dynamically; per depth block
-// of `block` rows, the strip's block of B (rows 8 KB apart in a 2048-wide
-// weight: a new page every row) is packed into a contiguous panel that all
-// row tiles then read, and the next block is prefetched into L2 while the
-// tiles compute.
+// Units of one strip of 16*C columns handed out dynamically. Per depth block
+// of `block` rows of B: the next block is prefetched into L2 (it comes from
+// memory: a 16 MB weight is read once per GEMM), then the first row tile
+// reads the strip's block of B in place (rows 8 KB apart in a 2048-wide
+// weight: a new page every row) and copies it into a contiguous panel that
+// the other row tiles read from L2.
 template <int R, int C>
 void drive_strips(const Product& g, const float* b, int64_t ldb, int64_t block, bool parallel) {
   constexpr int64_t kWidth = 16 * C;
@@ -224,10 +240,9 @@ void drive_strips(const Product& g, const float* b, int64_t ldb, int64_t block, 
     const int64_t j0 = s * kWidth, cols = std::min(kWidth, g.cols - j0);
     for (int64_t p0 = 0; p0 < std::max<int64_t>(g.depth, 1); p0 += block) {
       const int64_t depth_here = std::min(block, g.depth - p0);
-      pack_panel(b + p0 * ldb + j0, ldb, depth_here, cols, kWidth, panel);
       for (int64_t p = p0 + block; p < std::min(g.depth, p0 + 2 * block); ++p)
         for (int64_t j = 0; j < cols; j += 16) _mm_prefetch(reinterpret_cast<const char*>(b + p * ldb + j0 + j), _MM_HINT_T1);
-      tiles_of_block<R, C>(g, 0, g.rows, j0, int(cols), p0, depth_here, panel, kWidth);
+      tiles_of_block<R, C>(g, 0, g.rows, j0, int(cols), p0, depth_here, b + p0 * ldb + j0, ldb, panel);
     }
   }
 }
