@@ -199,7 +199,7 @@ void tiles_of_block(const Product& g, int64_t r_begin, int64_t r_end, int64_t j0
 // Units of `unit_rows` rows handed out dynamically (a thread that lost its
 // core does not hold up the rest), each over every strip of 16*C columns,
 // B's strip s at b + s*strip_stride (row stride ldb), in depth blocks of
-// `block` rows of B. C is written row block by row block.
+// `block` rows of B.
 template <int R, int C>
 void drive_row_blocks(const Product& g, const float* b, int64_t ldb, int64_t strip_stride, int64_t block,
                       int64_t unit_rows, bool parallel) {
@@ -212,7 +212,6 @@ void drive_row_blocks(const Product& g, const float* b, int64_t ldb, int64_t str
         tiles_of_block<R, C>(g, u * unit_rows, std::min(g.rows, (u + 1) * unit_rows), s * kWidth,
                              int(std::min(kWidth, g.cols - s * kWidth)), p0, std::min(block, g.depth - p0),
                              b + s * strip_stride + p0 * ldb, ldb);
-    if (g.stream) _mm_sfence();  // this thread's streamed stores before the loop's closing barrier
   }
 }
 
@@ -223,27 +222,33 @@ void pack_panel(const float* b, int64_t ldb, int64_t depth, int64_t cols, int64_
   for (int64_t p = 0; p < depth; ++p) std::memcpy(panel + p * width, b + p * ldb, size_t(cols) * sizeof(float));
 }
 
-// Units of one strip of 16*C columns handed out dynamically. Per depth block
-// of `block` rows of B: the next block is prefetched into L2 (it comes from
-// memory: a 16 MB weight is read once per GEMM), then the first row tile
-// reads the strip's block of B in place (rows 8 KB apart in a 2048-wide
-// weight: a new page every row) and copies it into a contiguous panel that
-// the other row tiles read from L2.
+// Units of one strip of 16*C columns handed out dynamically, B's strip s at
+// b + s*strip_stride (row stride ldb), in depth blocks of `block` rows of B,
+// each block's row tiles top to bottom. With `pack`, per block: the next
+// block is prefetched into L2 (it comes from memory: a 16 MB weight is read
+// once per GEMM), then the first row tile reads the strip's block in place
+// (rows 8 KB apart in a 2048-wide weight: a new page every row, and all in
+// the same L1 set) and copies it into a contiguous panel that the other row
+// tiles read from L2.
 template <int R, int C>
-void drive_strips(const Product& g, const float* b, int64_t ldb, int64_t block, bool parallel) {
+void drive_strips(const Product& g, const float* b, int64_t ldb, int64_t strip_stride, int64_t block, bool pack,
+                  bool parallel) {
   constexpr int64_t kWidth = 16 * C;
   const int64_t strips = (g.cols + kWidth - 1) / kWidth;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && strips > 1)
   for (int64_t s = 0; s < strips; ++s) {
     thread_local std::vector<float> buffer;
-    float* panel = aligned_scratch(buffer, block * kWidth);
+    float* panel = pack ? aligned_scratch(buffer, block * kWidth) : nullptr;
     const int64_t j0 = s * kWidth, cols = std::min(kWidth, g.cols - j0);
+    const float* bs = b + s * strip_stride;
     for (int64_t p0 = 0; p0 < std::max<int64_t>(g.depth, 1); p0 += block) {
       const int64_t depth_here = std::min(block, g.depth - p0);
-      for (int64_t p = p0 + block; p < std::min(g.depth, p0 + 2 * block); ++p)
-        for (int64_t j = 0; j < cols; j += 16) _mm_prefetch(reinterpret_cast<const char*>(b + p * ldb + j0 + j), _MM_HINT_T1);
-      tiles_of_block<R, C>(g, 0, g.rows, j0, int(cols), p0, depth_here, b + p0 * ldb + j0, ldb, panel);
+      if (pack)
+        for (int64_t p = p0 + block; p < std::min(g.depth, p0 + 2 * block); ++p)
+          for (int64_t j = 0; j < cols; j += 16) _mm_prefetch(reinterpret_cast<const char*>(bs + p * ldb + j), _MM_HINT_T1);
+      tiles_of_block<R, C>(g, 0, g.rows, j0, int(cols), p0, depth_here, bs + p0 * ldb, ldb, panel);
     }
+    if (g.stream) _mm_sfence();  // this thread's streamed stores before the loop's closing barrier
   }
 }
 
@@ -294,17 +299,18 @@ void gemm_skinny(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
     // A B (the input gradient g W): rows of A broadcast, B's rows the vectors,
     // in 256-deep blocks of B packed into panels that the 6-row tiles reuse
     // from L2.
-    drive_strips<6, 4>({m, n, k, a, lda, 1, c, ldc, false, accumulate, false, epilogue}, b, ldb, 256, parallel);
+    drive_strips<6, 4>({m, n, k, a, lda, 1, c, ldc, false, accumulate, false, epilogue}, b, ldb, 64, 256, true, parallel);
   } else {
     // A^T B (the weight gradient g^T x), A [k x m]: A transposed once (A's
     // columns, the broadcasts, become contiguous rows) and B (x) packed once
-    // into 64-column panels (96 x 64 floats each, in L1); the depth is short:
-    // one block. C (16 MB at 2048 x 2048) is written row block by row block,
-    // non-temporally when overwritten.
+    // into 64-column panels (96 x 64 floats, contiguous: in L1 while the
+    // tiles walk down C's rows); the depth is short: one block. C (16 MB at
+    // 2048 x 2048, not read again here) is written non-temporally when
+    // overwritten.
     const float* at = transposed_copy(a, lda, k, m, parallel);
     const float* panels = packed_strips(b, ldb, k, n, 64, parallel);
-    drive_row_blocks<6, 4>({m, n, k, at, k, 1, c, ldc, false, accumulate, !accumulate, epilogue}, panels, 64, k * 64,
-                           std::max<int64_t>(k, 1), 24, parallel);
+    drive_strips<6, 4>({m, n, k, at, k, 1, c, ldc, false, accumulate, !accumulate, epilogue}, panels, 64, k * 64,
+                       std::max<int64_t>(k, 1), false, parallel);
   }
 }
 

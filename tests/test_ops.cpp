@@ -351,11 +351,11 @@ BOOST_AUTO_TEST_SUITE_END()
 // kernels/sgemm_skinny.h against a double-precision loop: the flow's three
 // GEMM layouts (A B^T with few rows, A B with few rows, A^T B with a short
 // depth), sizes that are not multiples of the 4 x 96 / 6 x 64 tiles, of the
-// 64-column panels, of the 256-deep blocks (A B's packed and prefetched
-// blocks: one, exactly two, two and a row) or of A^T B's 24-row units, row
-// strides wider than the matrices, C rows on 64-byte lines (A^T B's
-// non-temporal stores when it overwrites) and not, accumulation and the
-// bias + ReLU epilogue (applied once, after the last depth block).
+// 64-column panels or of the 256-deep blocks (A B's packed and prefetched
+// blocks: one, exactly two, two and a row), row strides wider than the
+// matrices, C rows on 64-byte lines (A^T B's non-temporal stores when it
+// overwrites) and not, accumulation and the bias + ReLU epilogue (applied
+// once, after the last depth block).
 BOOST_AUTO_TEST_SUITE(skinny_gemm)
 
 BOOST_AUTO_TEST_CASE(matches_a_double_loop_on_ragged_shapes) {
