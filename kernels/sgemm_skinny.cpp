@@ -215,13 +215,6 @@ void drive_row_blocks(const Product& g, const float* b, int64_t ldb, int64_t str
   }
 }
 
-// B's [depth x cols] block (row stride ldb) copied into panel [depth x width]
-// (row stride width >= cols; the columns past cols are left unset: the tiles
-// mask them).
-void pack_panel(const float* b, int64_t ldb, int64_t depth, int64_t cols, int64_t width, float* panel) {
-  for (int64_t p = 0; p < depth; ++p) std::memcpy(panel + p * width, b + p * ldb, size_t(cols) * sizeof(float));
-}
-
 // Units of one strip of 16*C columns handed out dynamically, B's strip s at
 // b + s*strip_stride (row stride ldb), in depth blocks of `block` rows of B,
 // each block's row tiles top to bottom. With `pack`, per block: the next
@@ -252,20 +245,8 @@ void drive_strips(const Product& g, const float* b, int64_t ldb, int64_t strip_s
   }
 }
 
-// B [depth x cols] (row stride ldb) as panels of 16*C columns, one after
-// another: panel s at s*depth*16*C, row stride 16*C.
-float* packed_strips(const float* b, int64_t ldb, int64_t depth, int64_t cols, int64_t width, bool parallel) {
-  thread_local std::vector<float> buffer;
-  const int64_t strips = (cols + width - 1) / width;
-  float* panels = aligned_scratch(buffer, strips * depth * width);
-#pragma omp parallel for schedule(dynamic, 1) if (parallel && strips * depth * width > (1 << 15))
-  for (int64_t s = 0; s < strips; ++s)
-    pack_panel(b + s * width, ldb, depth, std::min(width, cols - s * width), width, panels + s * depth * width);
-  return panels;
-}
-
-// A^T [k x m] from A [m x k] (row stride lda): the forward's x^T and the
-// weight gradient's g^T. Dynamic chunks, as in the drivers.
+// x^T for the forward: [k x m] from A [m x k] (row stride lda). Dynamic
+// chunks, as in the drivers.
 float* transposed_copy(const float* a, int64_t lda, int64_t m, int64_t k, bool parallel) {
   thread_local std::vector<float> buffer;
   float* t = aligned_scratch(buffer, m * k);
@@ -297,19 +278,18 @@ void gemm_skinny(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
                            parallel);
   } else if (!trans_a) {
     // A B (the input gradient g W): rows of A broadcast, B's rows the vectors,
-    // in 256-deep blocks of B packed into panels that the 6-row tiles reuse
-    // from L2.
-    drive_strips<6, 4>({m, n, k, a, lda, 1, c, ldc, false, accumulate, false, epilogue}, b, ldb, 64, 256, true, parallel);
+    // in 256-deep blocks of B that the 6-row tiles reuse from L2, copied into
+    // a contiguous panel where B's rows are a page or more apart (2048-wide
+    // weights; at 384 wide, reading in place measured faster).
+    drive_strips<6, 4>({m, n, k, a, lda, 1, c, ldc, false, accumulate, false, epilogue}, b, ldb, 64, 256,
+                       ldb * int64_t(sizeof(float)) >= 4096, parallel);
   } else {
-    // A^T B (the weight gradient g^T x), A [k x m]: A transposed once (A's
-    // columns, the broadcasts, become contiguous rows) and B (x) packed once
-    // into 64-column panels (96 x 64 floats, contiguous: in L1 while the
-    // tiles walk down C's rows); the depth is short: one block. C (16 MB at
-    // 2048 x 2048, not read again here) is written non-temporally when
-    // overwritten.
-    const float* at = transposed_copy(a, lda, k, m, parallel);
-    const float* panels = packed_strips(b, ldb, k, n, 64, parallel);
-    drive_strips<6, 4>({m, n, k, at, k, 1, c, ldc, false, accumulate, !accumulate, epilogue}, panels, 64, k * 64,
+    // A^T B (the weight gradient g^T x), A [k x m]: A's columns broadcast (a
+    // row of 6 adjacent elements per depth step), B's rows (x: 96 x 64 floats
+    // per strip) the vectors; the depth is short: one block. C (16 MB at
+    // 2048 x 2048, not read again here) is written with non-temporal stores
+    // when overwritten.
+    drive_strips<6, 4>({m, n, k, a, 1, lda, c, ldc, false, accumulate, !accumulate, epilogue}, b, ldb, 64,
                        std::max<int64_t>(k, 1), false, parallel);
   }
 }

@@ -351,8 +351,9 @@ BOOST_AUTO_TEST_SUITE_END()
 // kernels/sgemm_skinny.h against a double-precision loop: the flow's three
 // GEMM layouts (A B^T with few rows, A B with few rows, A^T B with a short
 // depth), sizes that are not multiples of the 4 x 96 / 6 x 64 tiles, of the
-// 64-column panels or of the 256-deep blocks (A B's packed and prefetched
-// blocks: one, exactly two, two and a row), row strides wider than the
+// 64-column strips or of the 256-deep blocks (A B's blocks: one, exactly
+// two, two and a row; copied into panels where B's rows are 4 KB or more
+// apart, n >= 1019 here, else read in place), row strides wider than the
 // matrices, C rows on 64-byte lines (A^T B's non-temporal stores when it
 // overwrites) and not, accumulation and the bias + ReLU epilogue (applied
 // once, after the last depth block).
@@ -368,6 +369,7 @@ BOOST_AUTO_TEST_CASE(matches_a_double_loop_on_ragged_shapes) {
                         {false, true, 5, 3, 0},       {false, true, 128, 65, 17},    {false, false, 96, 300, 130},
                         {false, false, 13, 70, 600},  {false, false, 1, 1, 1},       {false, false, 7, 33, 0},
                         {false, false, 96, 64, 512},  {false, false, 128, 129, 513}, {false, false, 20, 200, 256, 8},
+                        {false, false, 13, 1064, 300}, {false, false, 7, 1100, 513},
                         {true, false, 130, 300, 96},  {true, false, 7, 65, 1},       {true, false, 61, 17, 128},
                         {true, false, 3, 5, 0},       {true, false, 130, 200, 96, 8}, {true, false, 48, 128, 96, 16},
                         {true, false, 25, 64, 33, 0}};
