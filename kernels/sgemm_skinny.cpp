@@ -71,7 +71,8 @@ DIFFERNET_AVX512 void tile(int64_t depth, const float* a, int64_t a_r, int64_t a
   __m512 acc[R][C];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  // The input gradient's next row tile adds to C rows that are not in L1.
+  // A tile that adds to C (the backward GEMMs' later depth blocks, or
+  // accumulate): the next row tile's part of C, rows 8 KB apart, is not in L1.
   if (job.next)
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) _mm_prefetch(reinterpret_cast<const char*>(job.next + r * job.ldo + 16 * c), _MM_HINT_T0);
@@ -215,17 +216,16 @@ void drive_row_blocks(const Product& g, const float* b, int64_t ldb, int64_t str
   }
 }
 
-// Units of one strip of 16*C columns handed out dynamically, B's strip s at
-// b + s*strip_stride (row stride ldb), in depth blocks of `block` rows of B,
-// each block's row tiles top to bottom. With `pack`, per block: the next
+// Units of one strip of 16*C columns of B (row stride ldb) handed out
+// dynamically, in depth blocks of `block` rows of B, each block's row tiles
+// top to bottom. With `pack`, per block: the next
 // block is prefetched into L2 (it comes from memory: a 16 MB weight is read
 // once per GEMM), then the first row tile reads the strip's block in place
 // (rows 8 KB apart in a 2048-wide weight: a new page every row, and all in
 // the same L1 set) and copies it into a contiguous panel that the other row
 // tiles read from L2.
 template <int R, int C>
-void drive_strips(const Product& g, const float* b, int64_t ldb, int64_t strip_stride, int64_t block, bool pack,
-                  bool parallel) {
+void drive_strips(const Product& g, const float* b, int64_t ldb, int64_t block, bool pack, bool parallel) {
   constexpr int64_t kWidth = 16 * C;
   const int64_t strips = (g.cols + kWidth - 1) / kWidth;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && strips > 1)
@@ -233,7 +233,7 @@ void drive_strips(const Product& g, const float* b, int64_t ldb, int64_t strip_s
     thread_local std::vector<float> buffer;
     float* panel = pack ? aligned_scratch(buffer, block * kWidth) : nullptr;
     const int64_t j0 = s * kWidth, cols = std::min(kWidth, g.cols - j0);
-    const float* bs = b + s * strip_stride;
+    const float* bs = b + j0;
     for (int64_t p0 = 0; p0 < std::max<int64_t>(g.depth, 1); p0 += block) {
       const int64_t depth_here = std::min(block, g.depth - p0);
       if (pack)
@@ -281,7 +281,7 @@ void gemm_skinny(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
     // in 256-deep blocks of B that the 6-row tiles reuse from L2, copied into
     // a contiguous panel where B's rows are a page or more apart (2048-wide
     // weights; at 384 wide, reading in place measured faster).
-    drive_strips<6, 4>({m, n, k, a, lda, 1, c, ldc, false, accumulate, false, epilogue}, b, ldb, 64, 256,
+    drive_strips<6, 4>({m, n, k, a, lda, 1, c, ldc, false, accumulate, false, epilogue}, b, ldb, 256,
                        ldb * int64_t(sizeof(float)) >= 4096, parallel);
   } else {
     // A^T B (the weight gradient g^T x), A [k x m]: A's columns broadcast (a
@@ -289,7 +289,7 @@ void gemm_skinny(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
     // per strip) the vectors; the depth is short: one block. C (16 MB at
     // 2048 x 2048, not read again here) is written with non-temporal stores
     // when overwritten.
-    drive_strips<6, 4>({m, n, k, a, 1, lda, c, ldc, false, accumulate, !accumulate, epilogue}, b, ldb, 64,
+    drive_strips<6, 4>({m, n, k, a, 1, lda, c, ldc, false, accumulate, !accumulate, epilogue}, b, ldb,
                        std::max<int64_t>(k, 1), false, parallel);
   }
 }
