@@ -24,7 +24,8 @@
 //   read in place, a block's 256 rows are 256 pages that all fall in the same
 //   L1 set, re-read by each of the 16 row tiles. So the first row tile copies
 //   the block into a contiguous 64 KB panel as it reads it, the other 15 read
-//   the panel, and the next block is prefetched into L2 meanwhile.
+//   the panel, and the next block is prefetched into L2 meanwhile (where W's
+//   rows are 4 KB or more apart; a 384-wide W is read in place).
 // - weight gradient g^T x: 6 x 64 tiles of the weight's gradient, depth 96,
 //   g's columns broadcast (6 adjacent floats of a row per step), x's 96 x 64
 //   strip the vectors (in cache while the tiles walk down C's rows). C, 16 MB
@@ -34,11 +35,12 @@
 // Every scratch buffer starts on a 64-byte line, so no vector load straddles
 // two lines. The sums run in the same order whatever the thread split.
 //
-// Measured (docs/performance.md, issue 15) on the 2-core Zen 4, one thread's
-// CPU time at 96 x 2048 x 2048: input gradient ~8 % and weight gradient
-// ~10-15 % less than reading W and x in place; the forward ~88 % of the FMA
-// peak. The reference is a double-precision loop (tests/test_ops.cpp, suite
-// skinny_gemm).
+// Measured (docs/performance.md, issue 15) on the 2-core Zen 4 at
+// 96 x 2048 x 2048, median floor ratios of differnet_bench's linear_gemm_*
+// rows (1.0 = the FMA peak of both cores): forward 1.18, input gradient 1.35
+// (1.41 reading W in place), weight gradient when overwriting 1.26 (1.48
+// with ordinary stores). The reference is a double-precision loop
+// (tests/test_ops.cpp, suite skinny_gemm).
 #pragma once
 #include <cstdint>
 
