@@ -238,7 +238,8 @@ void drive_strips(const Product& g, const float* b, int64_t ldb, int64_t block, 
       const int64_t depth_here = std::min(block, g.depth - p0);
       if (pack)
         for (int64_t p = p0 + block; p < std::min(g.depth, p0 + 2 * block); ++p)
-          for (int64_t j = 0; j < cols; j += 16) _mm_prefetch(reinterpret_cast<const char*>(bs + p * ldb + j), _MM_HINT_T1);
+          for (int64_t j = 0; j < cols; j += 16)
+            _mm_prefetch(reinterpret_cast<const char*>(bs + p * ldb + j), _MM_HINT_T1);
       tiles_of_block<R, C>(g, 0, g.rows, j0, int(cols), p0, depth_here, bs + p0 * ldb, ldb, panel);
     }
     if (g.stream) _mm_sfence();  // this thread's streamed stores before the loop's closing barrier
