@@ -1,6 +1,6 @@
-// Core benchmarks: a linear layer of the flow's subnets, Adam over the flow's
-// 172 million parameters, whole-tensor reductions over as many, and the CPU
-// GEMMs of a convolution.
+// Core benchmarks: a linear layer of the flow's subnets (whole, and its three
+// GEMMs one by one), Adam over the flow's 172 million parameters, whole-tensor
+// reductions over as many, and the CPU GEMMs of a convolution.
 #include <cblas.h>
 #include <omp.h>
 
@@ -32,6 +32,56 @@ DIFFERNET_BENCHMARK(linear_fwd_bwd) {
   state.set_floor(3.0 * 2.0 * double(batch) * double(in) * double(out), 0);
   state.measure([&] { sum(linear(x, w, b)).backward(); });
 }
+
+// The three GEMMs of one subnet Linear(in, out) at batch 96, timed one by one
+// through kernels::cpu::gemm_parallel (the CPU engine's GEMM, all threads), so
+// that each layout's share of the FMA peak is visible: forward y = x W^T
+// (A B^T, 96 rows), input gradient g W (A B, 96 rows) and weight gradient
+// g^T x (A^T B, depth 96, written with accumulate=false as the engine does on
+// the first write of a step).
+enum class LinearGemm { forward, input_grad, weight_grad };
+
+void linear_gemm(BenchState& state, LinearGemm layout, int64_t in, int64_t out) {
+  if (state.device() != Device::CPU) return;  // a CPU kernel: no row on other devices
+  const int64_t batch = 96;
+  Generator gen(5);
+  const Tensor x = randn({batch, in}, gen, DType::Float32, Device::CPU);
+  const Tensor w = randn({out, in}, gen, DType::Float32, Device::CPU, 0.0, 0.02);
+  const Tensor g = randn({batch, out}, gen, DType::Float32, Device::CPU);
+  Tensor c = Tensor::empty({layout == LinearGemm::weight_grad ? out : batch, layout == LinearGemm::forward ? out : in},
+                           DType::Float32, Device::CPU);
+  const float *xp = x.data<float>(), *wp = w.data<float>(), *gp = g.data<float>();
+  float* cp = c.data<float>();
+  const double flops = 2.0 * double(batch) * double(in) * double(out);
+  state.set("batch", double(batch));
+  state.set("in_features", double(in));
+  state.set("out_features", double(out));
+  state.set_flops(flops);
+  state.set_floor(flops, 0);
+  state.measure([&] {
+    switch (layout) {
+      case LinearGemm::forward:  // [96 x out] = x [96 x in] W^T
+        kernels::cpu::gemm_parallel(false, true, batch, out, in, xp, in, wp, in, cp, out, false);
+        break;
+      case LinearGemm::input_grad:  // [96 x in] = g [96 x out] W [out x in]
+        kernels::cpu::gemm_parallel(false, false, batch, in, out, gp, out, wp, in, cp, in, false);
+        break;
+      case LinearGemm::weight_grad:  // [out x in] = g^T [out x 96] x [96 x in]
+        kernels::cpu::gemm_parallel(true, false, out, in, batch, gp, out, xp, in, cp, in, false);
+        break;
+    }
+  });
+}
+
+DIFFERNET_BENCHMARK(linear_gemm_forward_2048x2048) { linear_gemm(state, LinearGemm::forward, 2048, 2048); }
+DIFFERNET_BENCHMARK(linear_gemm_input_grad_2048x2048) { linear_gemm(state, LinearGemm::input_grad, 2048, 2048); }
+DIFFERNET_BENCHMARK(linear_gemm_weight_grad_2048x2048) { linear_gemm(state, LinearGemm::weight_grad, 2048, 2048); }
+// The subnets' first (in 384) and last (out 768) layers: the other input and
+// weight gradient shapes of the flow step.
+DIFFERNET_BENCHMARK(linear_gemm_input_grad_384x2048) { linear_gemm(state, LinearGemm::input_grad, 384, 2048); }
+DIFFERNET_BENCHMARK(linear_gemm_weight_grad_384x2048) { linear_gemm(state, LinearGemm::weight_grad, 384, 2048); }
+DIFFERNET_BENCHMARK(linear_gemm_input_grad_2048x768) { linear_gemm(state, LinearGemm::input_grad, 2048, 768); }
+DIFFERNET_BENCHMARK(linear_gemm_weight_grad_2048x768) { linear_gemm(state, LinearGemm::weight_grad, 2048, 768); }
 
 // The fused Adam update over one flat buffer of 172 million float32
 // parameters (the DifferNet flow). Memory-bound: it reads p, g, m, v and

@@ -48,6 +48,9 @@ struct TileJob {
   float* out;
   int64_t ldo;
   bool transposed, accumulate, last;
+  bool stream;        // full, aligned vectors of C stored non-temporally (a pure write not read again soon)
+  const float* next;  // the next row tile's part of C, prefetched while this one computes; null for none
+  float* panel;       // where tile<R, C, true> copies B (64-byte aligned)
   const float* bias;  // indexed by C's column: the tile's column (plain) or row (transposed); null for none
   bool relu;
 };
@@ -58,8 +61,9 @@ struct TileJob {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // C tile [R x cols] (cols <= 16*C) = sum over p < depth of a[r*a_r + p*a_p] * b[p*ldb + j].
 // The two loops differ only in masked loads: with the mask in the loop GCC
-// kept the 24 accumulators on the stack (2.5x slower).
-template <int R, int C>
+// kept the 24 accumulators on the stack (2.5x slower). With Pack, B's vectors
+// are also stored to job.panel (row stride 16*C) for the tiles after this one.
+template <int R, int C, bool Pack>
 DIFFERNET_AVX512 void tile(int64_t depth, const float* a, int64_t a_r, int64_t a_p, const float* b, int64_t ldb,
                            int cols, const TileJob& job) {
   __mmask16 mask[C];
@@ -67,16 +71,17 @@ DIFFERNET_AVX512 void tile(int64_t depth, const float* a, int64_t a_r, int64_t a
   __m512 acc[R][C];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  // The next row tile's part of C, while this one computes: the weight
-  // gradient's tiles are read and written from memory (6 rows 8 KB apart),
-  // and the misses showed (single-thread CPU time 6 % lower with this).
-  if (!job.transposed)
+  // A tile that adds to C (the backward GEMMs' later depth blocks, or
+  // accumulate): the next row tile's part of C, rows 8 KB apart, is not in L1.
+  if (job.next)
     for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c) _mm_prefetch(reinterpret_cast<const char*>(job.out + (R + r) * job.ldo + 16 * c), _MM_HINT_T0);
+      for (int c = 0; c < C; ++c) _mm_prefetch(reinterpret_cast<const char*>(job.next + r * job.ldo + 16 * c), _MM_HINT_T0);
   if (cols == 16 * C) {
     for (int64_t p = 0; p < depth; ++p) {
       __m512 bv[C];
       for (int c = 0; c < C; ++c) bv[c] = _mm512_loadu_ps(b + p * ldb + 16 * c);
+      if constexpr (Pack)
+        for (int c = 0; c < C; ++c) _mm512_store_ps(job.panel + p * 16 * C + 16 * c, bv[c]);
       const float* ap = a + p * a_p;
       for (int r = 0; r < R; ++r) {
         const __m512 av = _mm512_set1_ps(ap[r * a_r]);
@@ -87,6 +92,8 @@ DIFFERNET_AVX512 void tile(int64_t depth, const float* a, int64_t a_r, int64_t a
     for (int64_t p = 0; p < depth; ++p) {
       __m512 bv[C];
       for (int c = 0; c < C; ++c) bv[c] = _mm512_maskz_loadu_ps(mask[c], b + p * ldb + 16 * c);
+      if constexpr (Pack)
+        for (int c = 0; c < C; ++c) _mm512_store_ps(job.panel + p * 16 * C + 16 * c, bv[c]);
       const float* ap = a + p * a_p;
       for (int r = 0; r < R; ++r) {
         const __m512 av = _mm512_set1_ps(ap[r * a_r]);
@@ -104,7 +111,10 @@ DIFFERNET_AVX512 void tile(int64_t depth, const float* a, int64_t a_r, int64_t a
         if (job.accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask[c], o), v);
         if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[c], job.bias + 16 * c));
         if (relu) v = _mm512_max_ps(v, zero);
-        _mm512_mask_storeu_ps(o, mask[c], v);
+        if (job.stream && mask[c] == 0xFFFF && reinterpret_cast<uintptr_t>(o) % 64 == 0)
+          _mm512_stream_ps(o, v);
+        else
+          _mm512_mask_storeu_ps(o, mask[c], v);
       }
     return;
   }
@@ -126,62 +136,121 @@ DIFFERNET_AVX512 void tile(int64_t depth, const float* a, int64_t a_r, int64_t a
 #pragma GCC diagnostic pop
 
 // tile<R, C> for the last, shorter row tiles.
-template <int R, int C>
+template <int R, int C, bool Pack>
 void tile_rows(int rows, int64_t depth, const float* a, int64_t a_r, int64_t a_p, const float* b, int64_t ldb,
                int cols, const TileJob& job) {
   if constexpr (R > 1) {
-    if (rows < R) return tile_rows<R - 1, C>(rows, depth, a, a_r, a_p, b, ldb, cols, job);
+    if (rows < R) return tile_rows<R - 1, C, Pack>(rows, depth, a, a_r, a_p, b, ldb, cols, job);
   }
-  tile<R, C>(depth, a, a_r, a_p, b, ldb, cols, job);
+  tile<R, C, Pack>(depth, a, a_r, a_p, b, ldb, cols, job);
 }
 
-// C [rows x cols] = A B (+ C), A's element (r, p) at a[r*a_r + p*a_p], B
-// [depth x cols] with row stride ldb. Work units: strips of 16*C columns, or
-// with rows_per_unit > 0 blocks of that many rows (all columns), handed out
-// dynamically. Within a unit: depth blocks of `block` rows of B, and per block
-// every row tile, so that the block of B is reused from cache.
+// A 64-byte-aligned scratch area of n floats in `buffer`: the tiles' vector
+// loads from it then never straddle two cache lines (a vector's malloc'd data
+// starts 16 bytes past a line).
+float* aligned_scratch(std::vector<float>& buffer, int64_t n) {
+  if (int64_t(buffer.size()) < n + 16) buffer.resize(size_t(n + 16));
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data()) + 63) & ~uintptr_t(63));
+}
+
+// One product as the tiles see it: C [rows x cols] = A B (+ C), A's element
+// (r, p) at a[r*a_r + p*a_p], B [depth x cols] given to each block of tiles.
+struct Product {
+  int64_t rows, cols, depth;
+  const float* a;
+  int64_t a_r, a_p;
+  float* c;
+  int64_t ldc;
+  bool transposed, accumulate;
+  bool stream;  // C's stores non-temporal (one depth block only: C is not read back)
+  const GemmEpilogue* epilogue;
+};
+
+// Rows [r_begin, r_end) of one strip (columns j0.., `cols` of them) over one
+// depth block (p0.., depth_here deep), whose B (row stride ldb) starts at b.
+// With a panel, the first row tile copies B there as it reads it, and the
+// others read the copy (row stride 16*C).
 template <int R, int C>
-void drive(int64_t rows, int64_t cols, int64_t depth, const float* a, int64_t a_r, int64_t a_p, const float* b,
-           int64_t ldb, float* c, int64_t ldc, bool transposed, bool accumulate, const GemmEpilogue* epilogue,
-           int64_t block, int64_t rows_per_unit, bool parallel) {
+void tiles_of_block(const Product& g, int64_t r_begin, int64_t r_end, int64_t j0, int cols, int64_t p0,
+                    int64_t depth_here, const float* b, int64_t ldb, float* panel = nullptr) {
+  const float* bias = g.epilogue ? g.epilogue->bias : nullptr;
+  for (int64_t r0 = r_begin; r0 < r_end; r0 += R) {
+    TileJob job;
+    job.out = g.transposed ? g.c + j0 * g.ldc + r0 : g.c + r0 * g.ldc + j0;
+    job.ldo = g.ldc;
+    job.transposed = g.transposed;
+    job.accumulate = g.accumulate || p0 > 0;
+    job.last = p0 + depth_here >= g.depth;
+    job.stream = g.stream;
+    job.next = !g.transposed && job.accumulate && r0 + R < r_end ? job.out + R * g.ldc : nullptr;
+    job.bias = bias ? bias + (g.transposed ? r0 : j0) : nullptr;
+    job.relu = g.epilogue && g.epilogue->relu;
+    job.panel = panel;
+    const int rows = int(std::min<int64_t>(R, r_end - r0));
+    const float* a = g.a + r0 * g.a_r + p0 * g.a_p;
+    if (!panel)
+      tile_rows<R, C, false>(rows, depth_here, a, g.a_r, g.a_p, b, ldb, cols, job);
+    else if (r0 == r_begin)
+      tile_rows<R, C, true>(rows, depth_here, a, g.a_r, g.a_p, b, ldb, cols, job);
+    else
+      tile_rows<R, C, false>(rows, depth_here, a, g.a_r, g.a_p, panel, 16 * C, cols, job);
+  }
+}
+
+// Units of `unit_rows` rows handed out dynamically (a thread that lost its
+// core does not hold up the rest), each over every strip of 16*C columns,
+// B's strip s at b + s*strip_stride (row stride ldb), in depth blocks of
+// `block` rows of B.
+template <int R, int C>
+void drive_row_blocks(const Product& g, const float* b, int64_t ldb, int64_t strip_stride, int64_t block,
+                      int64_t unit_rows, bool parallel) {
   constexpr int64_t kWidth = 16 * C;
-  const int64_t strips = (cols + kWidth - 1) / kWidth;
-  const int64_t units = rows_per_unit > 0 ? (rows + rows_per_unit - 1) / rows_per_unit : strips;
-  const float* bias = epilogue ? epilogue->bias : nullptr;
-  const bool relu = epilogue && epilogue->relu;
+  const int64_t strips = (g.cols + kWidth - 1) / kWidth, units = (g.rows + unit_rows - 1) / unit_rows;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && units > 1)
   for (int64_t u = 0; u < units; ++u) {
-    const int64_t r_begin = rows_per_unit > 0 ? u * rows_per_unit : 0;
-    const int64_t r_end = rows_per_unit > 0 ? std::min(rows, r_begin + rows_per_unit) : rows;
-    const int64_t s_begin = rows_per_unit > 0 ? 0 : u, s_end = rows_per_unit > 0 ? strips : u + 1;
-    for (int64_t s = s_begin; s < s_end; ++s) {
-      const int64_t j0 = s * kWidth;
-      const int cols_here = int(std::min(kWidth, cols - j0));
-      for (int64_t p0 = 0; p0 < std::max<int64_t>(depth, 1); p0 += block) {
-        const int64_t depth_here = std::min(block, depth - p0);
-        for (int64_t r0 = r_begin; r0 < r_end; r0 += R) {
-          TileJob job;
-          job.out = transposed ? c + j0 * ldc + r0 : c + r0 * ldc + j0;
-          job.ldo = ldc;
-          job.transposed = transposed;
-          job.accumulate = accumulate || p0 > 0;
-          job.last = p0 + block >= depth;
-          job.bias = bias ? bias + (transposed ? r0 : j0) : nullptr;
-          job.relu = relu;
-          tile_rows<R, C>(int(std::min<int64_t>(R, r_end - r0)), depth_here, a + r0 * a_r + p0 * a_p, a_r, a_p,
-                          b + p0 * ldb + j0, ldb, cols_here, job);
-        }
-      }
+    for (int64_t s = 0; s < strips; ++s)
+      for (int64_t p0 = 0; p0 < std::max<int64_t>(g.depth, 1); p0 += block)
+        tiles_of_block<R, C>(g, u * unit_rows, std::min(g.rows, (u + 1) * unit_rows), s * kWidth,
+                             int(std::min(kWidth, g.cols - s * kWidth)), p0, std::min(block, g.depth - p0),
+                             b + s * strip_stride + p0 * ldb, ldb);
+  }
+}
+
+// Units of one strip of 16*C columns of B (row stride ldb) handed out
+// dynamically, in depth blocks of `block` rows of B, each block's row tiles
+// top to bottom. With `pack`, per block: the next
+// block is prefetched into L2 (it comes from memory: a 16 MB weight is read
+// once per GEMM), then the first row tile reads the strip's block in place
+// (rows 8 KB apart in a 2048-wide weight: a new page every row, and all in
+// the same L1 set) and copies it into a contiguous panel that the other row
+// tiles read from L2.
+template <int R, int C>
+void drive_strips(const Product& g, const float* b, int64_t ldb, int64_t block, bool pack, bool parallel) {
+  constexpr int64_t kWidth = 16 * C;
+  const int64_t strips = (g.cols + kWidth - 1) / kWidth;
+#pragma omp parallel for schedule(dynamic, 1) if (parallel && strips > 1)
+  for (int64_t s = 0; s < strips; ++s) {
+    thread_local std::vector<float> buffer;
+    float* panel = pack ? aligned_scratch(buffer, block * kWidth) : nullptr;
+    const int64_t j0 = s * kWidth, cols = std::min(kWidth, g.cols - j0);
+    const float* bs = b + j0;
+    for (int64_t p0 = 0; p0 < std::max<int64_t>(g.depth, 1); p0 += block) {
+      const int64_t depth_here = std::min(block, g.depth - p0);
+      if (pack)
+        for (int64_t p = p0 + block; p < std::min(g.depth, p0 + 2 * block); ++p)
+          for (int64_t j = 0; j < cols; j += 16)
+            _mm_prefetch(reinterpret_cast<const char*>(bs + p * ldb + j), _MM_HINT_T1);
+      tiles_of_block<R, C>(g, 0, g.rows, j0, int(cols), p0, depth_here, bs + p0 * ldb, ldb, panel);
     }
+    if (g.stream) _mm_sfence();  // this thread's streamed stores before the loop's closing barrier
   }
 }
 
 // x^T for the forward: [k x m] from A [m x k] (row stride lda). Dynamic
-// chunks, as in drive: a thread that lost its core does not hold up the rest.
+// chunks, as in the drivers.
 float* transposed_copy(const float* a, int64_t lda, int64_t m, int64_t k, bool parallel) {
   thread_local std::vector<float> buffer;
-  if (int64_t(buffer.size()) < m * k) buffer.resize(size_t(m * k));
-  float* t = buffer.data();
+  float* t = aligned_scratch(buffer, m * k);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel && m * k > (1 << 15))
   for (int64_t p0 = 0; p0 < k; p0 += 64)
     for (int64_t i = 0; i < m; ++i)
@@ -206,17 +275,23 @@ void gemm_skinny(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
     // blocks, at 96 x 2048 x 2048).
     const float* at = transposed_copy(a, lda, m, k, parallel);
     const int64_t block = std::max<int64_t>(256, (int64_t(768) << 8) / m);
-    drive<4, 6>(n, m, k, b, ldb, 1, at, m, c, ldc, true, accumulate, epilogue, block, 64, parallel);
+    drive_row_blocks<4, 6>({n, m, k, b, ldb, 1, c, ldc, true, accumulate, false, epilogue}, at, m, 96, block, 64,
+                           parallel);
   } else if (!trans_a) {
     // A B (the input gradient g W): rows of A broadcast, B's rows the vectors,
-    // in 256-deep blocks of B that the 6-row tiles reuse from cache.
-    drive<6, 4>(m, n, k, a, lda, 1, b, ldb, c, ldc, false, accumulate, epilogue, 256, 0, parallel);
+    // in 256-deep blocks of B that the 6-row tiles reuse from L2, copied into
+    // a contiguous panel where B's rows are a page or more apart (2048-wide
+    // weights; at 384 wide the copy measured no faster).
+    drive_strips<6, 4>({m, n, k, a, lda, 1, c, ldc, false, accumulate, false, epilogue}, b, ldb, 256,
+                       ldb * int64_t(sizeof(float)) >= 4096, parallel);
   } else {
     // A^T B (the weight gradient g^T x), A [k x m]: A's columns broadcast (a
     // row of 6 adjacent elements per depth step), B's rows (x: 96 x 64 floats
-    // per strip, in L1) the vectors; the depth is short: one block.
-    drive<6, 4>(m, n, k, a, 1, lda, b, ldb, c, ldc, false, accumulate, epilogue, std::max<int64_t>(k, 1), 0,
-                parallel);
+    // per strip) the vectors; the depth is short: one block. C (16 MB at
+    // 2048 x 2048, not read again here) is written with non-temporal stores
+    // when overwritten.
+    drive_strips<6, 4>({m, n, k, a, 1, lda, c, ldc, false, accumulate, !accumulate, epilogue}, b, ldb,
+                       std::max<int64_t>(k, 1), false, parallel);
   }
 }
 

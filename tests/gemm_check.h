@@ -18,21 +18,25 @@ namespace differnet::testing {
 // epilogue) in `mode` (0: C = AB, 1: C += AB, 2: = then bias, 3: += then bias
 // and ReLU), requires the padding between C's rows to be left alone, and
 // returns the largest error against the double loop, scaled by 1 + sqrt(k).
+// C starts on a 64-byte line and its rows are n + c_pad floats apart (a
+// c_pad that makes that a multiple of 16 puts every row on a line).
 template <class Gemm>
-double gemm_error(Gemm&& gemm, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int mode) {
+double gemm_error(Gemm&& gemm, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int mode,
+                  int64_t c_pad = 2) {
   const bool accumulate = mode % 2 == 1, bias = mode >= 2, relu = mode == 3;
-  const int64_t lda = (trans_a ? m : k) + 3, ldb = (trans_b ? k : n) + 5, ldc = n + 2;
+  const int64_t lda = (trans_a ? m : k) + 3, ldb = (trans_b ? k : n) + 5, ldc = n + c_pad;
   std::mt19937 rng(uint32_t(m * 7 + n * 13 + k));
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   std::vector<float> a(size_t((trans_a ? k : m) * lda + 1)), b(size_t((trans_b ? n : k) * ldb + 1)),
-      c(static_cast<size_t>(m * ldc)), bias_values(static_cast<size_t>(n));
-  for (auto* v : {&a, &b, &c, &bias_values})
+      c_storage(static_cast<size_t>(m * ldc + 16)), bias_values(static_cast<size_t>(n));
+  for (auto* v : {&a, &b, &c_storage, &bias_values})
     for (float& e : *v) e = u(rng);
-  const std::vector<float> c0 = c;
+  float* c = c_storage.data() + (64 - reinterpret_cast<uintptr_t>(c_storage.data()) % 64) % 64 / sizeof(float);
+  const std::vector<float> c0(c, c + m * ldc);
   kernels::cpu::GemmEpilogue epilogue;
   epilogue.bias = bias ? bias_values.data() : nullptr;
   epilogue.relu = relu;
-  gemm(trans_a, trans_b, m, n, k, a.data(), lda, b.data(), ldb, c.data(), ldc, accumulate,
+  gemm(trans_a, trans_b, m, n, k, a.data(), lda, b.data(), ldb, c, ldc, accumulate,
        bias || relu ? &epilogue : nullptr);
   double worst = 0;
   for (int64_t i = 0; i < m; ++i)

@@ -415,9 +415,13 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // kernels/sgemm_skinny.h against a double-precision loop: the flow's three
 // GEMM layouts (A B^T with few rows, A B with few rows, A^T B with a short
-// depth), sizes that are not multiples of the 4 x 96 / 6 x 64 tiles or of the
-// 256-deep blocks, row strides wider than the matrices, accumulation and the
-// bias + ReLU epilogue (applied once, after the last depth block).
+// depth), sizes that are not multiples of the 4 x 96 / 6 x 64 tiles, of the
+// 64-column strips or of the 256-deep blocks (A B's blocks: one, exactly
+// two, two and a row; copied into panels where B's rows are 4 KB or more
+// apart, n >= 1019 here, else read in place), row strides wider than the
+// matrices, C rows on 64-byte lines (A^T B's non-temporal stores when it
+// overwrites) and not, accumulation and the bias + ReLU epilogue (applied
+// once, after the last depth block).
 BOOST_AUTO_TEST_SUITE(skinny_gemm)
 
 BOOST_AUTO_TEST_CASE(matches_a_double_loop_on_ragged_shapes) {
@@ -425,18 +429,23 @@ BOOST_AUTO_TEST_CASE(matches_a_double_loop_on_ragged_shapes) {
     BOOST_TEST_MESSAGE("skipped: no AVX-512F on this CPU (or DIFFERNET_SKINNY_GEMM=0); the BLAS runs these GEMMs");
     return;
   }
-  struct Case { bool trans_a, trans_b; int64_t m, n, k; };
-  const Case cases[] = {{false, true, 96, 130, 300}, {false, true, 1, 1, 1},    {false, true, 97, 70, 600},
-                        {false, true, 5, 3, 0},      {false, true, 128, 65, 17}, {false, false, 96, 300, 130},
-                        {false, false, 13, 70, 600}, {false, false, 1, 1, 1},   {false, false, 7, 33, 0},
-                        {true, false, 130, 300, 96}, {true, false, 7, 65, 1},   {true, false, 61, 17, 128},
-                        {true, false, 3, 5, 0}};
+  struct Case { bool trans_a, trans_b; int64_t m, n, k, c_pad = 2; };
+  const Case cases[] = {{false, true, 96, 130, 300},  {false, true, 1, 1, 1},        {false, true, 97, 70, 600},
+                        {false, true, 5, 3, 0},       {false, true, 128, 65, 17},    {false, false, 96, 300, 130},
+                        {false, false, 13, 70, 600},  {false, false, 1, 1, 1},       {false, false, 7, 33, 0},
+                        {false, false, 96, 64, 512},  {false, false, 128, 129, 513}, {false, false, 20, 200, 256, 8},
+                        {false, false, 13, 1064, 300}, {false, false, 7, 1100, 513},
+                        {true, false, 130, 300, 96},  {true, false, 7, 65, 1},       {true, false, 61, 17, 128},
+                        {true, false, 3, 5, 0},       {true, false, 130, 200, 96, 8}, {true, false, 48, 128, 96, 16},
+                        {true, false, 25, 64, 33, 0}};
   for (const Case& cs : cases)
     for (int mode = 0; mode < 4; ++mode) {  // 0: =, 1: +=, 2: = then bias, 3: += then bias and ReLU
       BOOST_TEST_CONTEXT("m " << cs.m << " n " << cs.n << " k " << cs.k << " trans_a " << cs.trans_a << " trans_b "
-                              << cs.trans_b << " mode " << mode) {
+                              << cs.trans_b << " ldc n + " << cs.c_pad << " mode " << mode) {
         BOOST_REQUIRE(kernels::cpu::skinny_gemm_applies(cs.trans_a, cs.trans_b, cs.m, cs.n, cs.k));
-        BOOST_CHECK_LT(testing::gemm_error(kernels::cpu::gemm_skinny, cs.trans_a, cs.trans_b, cs.m, cs.n, cs.k, mode), 1e-5);
+        BOOST_CHECK_LT(testing::gemm_error(kernels::cpu::gemm_skinny, cs.trans_a, cs.trans_b, cs.m, cs.n, cs.k, mode,
+                                           cs.c_pad),
+                       1e-5);
       }
     }
 }
