@@ -8,7 +8,8 @@
 // host_cache_limit() bytes (default 512 MiB, DIFFERNET_HOST_CACHE_MB overrides,
 // 0 turns caching off), making room for a freed block by releasing the
 // longest-kept ones; builds with AddressSanitizer never cache, so that a use
-// after free is still reported.
+// after free is still reported. Blocks of 2 MiB and more are placed on 2 MiB
+// boundaries and advised onto transparent huge pages (huge_pages()).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,9 @@ void* host_alloc(size_t bytes);  // 64-byte aligned; throws OutOfMemory naming t
 void host_free(void* ptr);       // returns a large block to the cache (or to the system past the limit)
 void empty_cache();              // gives every cached block back to the system
 size_t host_cache_limit();
+// Whether blocks of 2 MiB and more are 2 MiB-aligned and advised onto
+// transparent huge pages (read once; DIFFERNET_HUGE_PAGES=0 says no).
+bool huge_pages();
 
 struct HostAllocatorStats {
   size_t bytes_in_use = 0;       // large blocks handed out to tensors now

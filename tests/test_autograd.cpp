@@ -201,6 +201,27 @@ BOOST_AUTO_TEST_CASE(large_host_blocks_are_reused) {
 
 // The order a full cache gives blocks back in (both allocators share it): the
 // longest-kept first; a size asked for again gets its most recently kept block.
+// Blocks of 2 MiB and more start on a huge-page boundary (so that the
+// kernel can back them with transparent huge pages) and come in whole huge
+// pages; smaller large blocks keep the 64-byte alignment every block has.
+BOOST_AUTO_TEST_CASE(large_host_blocks_sit_on_huge_page_boundaries) {
+  const size_t huge = size_t(2) << 20;
+  void* small = host::host_alloc(size_t(300) << 10);
+  BOOST_CHECK_EQUAL(reinterpret_cast<uintptr_t>(small) % 64, 0u);
+  if (!host::huge_pages()) {
+    BOOST_TEST_MESSAGE("DIFFERNET_HUGE_PAGES=0: no huge-page placement to check");
+    host::host_free(small);
+    return;
+  }
+  const size_t in_use = host::host_allocator_stats().bytes_in_use;
+  void* big = host::host_alloc(huge + 1);
+  BOOST_CHECK_EQUAL(reinterpret_cast<uintptr_t>(big) % huge, 0u);
+  BOOST_CHECK_EQUAL(host::host_allocator_stats().bytes_in_use - in_use, 2 * huge);  // whole huge pages
+  static_cast<char*>(big)[2 * huge - 1] = 1;  // all of it is ours
+  host::host_free(big);
+  host::host_free(small);
+}
+
 BOOST_AUTO_TEST_CASE(block_cache_releases_the_longest_kept_first) {
   kernels::BlockCache cache;
   int a = 0, b = 0, c = 0, d = 0;
