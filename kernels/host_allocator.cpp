@@ -37,7 +37,7 @@ constexpr size_t kHugePage = size_t(2) << 20;
 
 bool huge_pages_from_environment() {
   const char* env = std::getenv("DIFFERNET_HUGE_PAGES");
-  return !(env && std::string(env) == "0");
+  return env && std::string(env) == "1";
 }
 
 // Requests round up to whole 64 KiB below 1 MiB, to whole MiB below 2 MiB and
@@ -48,14 +48,17 @@ size_t round_large(size_t bytes) {
   return (bytes + granule - 1) / granule * granule;
 }
 
-// Blocks of 2 MiB and more start on a 2 MiB boundary and are offered to the
-// kernel for transparent huge pages (MADV_HUGEPAGE; Debian's default THP mode
-// "madvise" gives them only to regions that ask). One TLB entry then covers
-// 512 times as much: Adam's pass over the flow's 688 MB buffers went from 90 to
-// 59 ms, the flow's training step ~5 % faster (its weights' rows are 8 KB
-// apart: a new 4 KB page per row in the input-gradient GEMM), the feature pass
-// with its input gradient ~10 % (docs/performance.md). The advice is only
-// advice: where the kernel has no THP the block is an ordinary one.
+// With huge_pages() (opt-in, as PyTorch's THP_MEM_ALLOC_ENABLE), blocks of
+// 2 MiB and more start on a 2 MiB boundary and are offered to the kernel for
+// transparent huge pages (MADV_HUGEPAGE; the THP mode "madvise" gives them only
+// to regions that ask). One TLB entry then covers 512 times as much: Adam's
+// pass over the flow's 688 MB buffers went from 90 to 59 ms, the flow's
+// training step ~5 % faster (its weights' rows are 8 KB apart: a new 4 KB page
+// per row in the input-gradient GEMM), the feature pass with its input
+// gradient ~10 %. But faulting fresh memory in as huge pages cost ~1.8 s of
+// kernel time per GB here, ~5 s for the flow and its Adam state: more than a
+// short run's steps win back (docs/performance.md). The advice is only advice:
+// where the kernel has no THP the block is an ordinary one.
 void* system_alloc(size_t bytes) {
   if (huge_pages() && bytes >= kHugePage) {
     const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;

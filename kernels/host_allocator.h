@@ -8,8 +8,8 @@
 // host_cache_limit() bytes (default 512 MiB, DIFFERNET_HOST_CACHE_MB overrides,
 // 0 turns caching off), making room for a freed block by releasing the
 // longest-kept ones; builds with AddressSanitizer never cache, so that a use
-// after free is still reported. Blocks of 2 MiB and more are placed on 2 MiB
-// boundaries and advised onto transparent huge pages (huge_pages()).
+// after free is still reported. With huge_pages(), blocks of 2 MiB and more
+// are placed on 2 MiB boundaries and advised onto transparent huge pages.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +21,8 @@ void host_free(void* ptr);       // returns a large block to the cache (or to th
 void empty_cache();              // gives every cached block back to the system
 size_t host_cache_limit();
 // Whether blocks of 2 MiB and more are 2 MiB-aligned and advised onto
-// transparent huge pages (read once; DIFFERNET_HUGE_PAGES=0 says no).
+// transparent huge pages (read once; DIFFERNET_HUGE_PAGES=1 says yes: faster
+// steps, slower first use of fresh memory; off by default).
 bool huge_pages();
 
 struct HostAllocatorStats {

@@ -10,7 +10,8 @@
 # three times more: every CPU convolution on oneDNN's direct kernels
 # (DIFFERNET_CPU_CONV=onednn), on its Winograd kernels where they apply
 # (=winograd), and chosen by timing (=measure); by default a fixed rule of the
-# shape picks Winograd or direct.
+# shape picks Winograd or direct. The allocator, Adam and flow tests run once
+# more on transparent huge pages (DIFFERNET_HUGE_PAGES=1).
 # scripts/sanitize.sh builds without oneDNN.
 #
 # Then the SIMT emulation build (DIFFERNET_CUDA=EMULATE, its own build folder)
@@ -38,6 +39,11 @@ cuda_args=$(differnet_cuda_args)
 cmake -S . -B "$BUILD_DIR" "${args[@]}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 1800)
+
+# The host allocator's opt-in transparent huge pages (kernels/host_allocator.h):
+# the allocator's tests and the flow's, which run on those blocks.
+(cd "$BUILD_DIR" && DIFFERNET_HUGE_PAGES=1 ctest --output-on-failure -j "$JOBS" --timeout 1800 \
+  -R '^test_(autograd|adam|flow)$')
 
 for conv in onednn winograd measure; do
   (cd "$BUILD_DIR" && DIFFERNET_CPU_CONV=$conv ctest --output-on-failure -j "$JOBS" --timeout 1800 \

@@ -209,7 +209,7 @@ BOOST_AUTO_TEST_CASE(large_host_blocks_sit_on_huge_page_boundaries) {
   void* small = host::host_alloc(size_t(300) << 10);
   BOOST_CHECK_EQUAL(reinterpret_cast<uintptr_t>(small) % 64, 0u);
   if (!host::huge_pages()) {
-    BOOST_TEST_MESSAGE("DIFFERNET_HUGE_PAGES=0: no huge-page placement to check");
+    BOOST_TEST_MESSAGE("huge pages off (DIFFERNET_HUGE_PAGES=1 turns them on): no huge-page placement to check");
     host::host_free(small);
     return;
   }
