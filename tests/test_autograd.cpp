@@ -1,6 +1,7 @@
 // The tape: accumulation, no-grad mode, frozen parameters, and its errors.
 #define BOOST_TEST_MODULE autograd
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -157,6 +158,20 @@ BOOST_AUTO_TEST_CASE(device_and_dtype_conversions) {
   if (!cuda_available()) {
     BOOST_CHECK_NE(message_of([&] { x.to(Device::CUDA); }).find("cannot move"), std::string::npos);
   }
+}
+
+// Large CPU fills and copies (autograd/storage.cpp) run in 1 MiB chunks on
+// the threads: every byte is written, the ragged last chunk too.
+BOOST_AUTO_TEST_CASE(large_zero_fills_and_copies_cover_every_byte) {
+  const int64_t n = (int64_t(9) << 20) + 13;
+  Tensor a = Tensor::full({n}, 7.0, DType::UInt8);
+  zero_bytes(a.raw_data(), Device::CPU, size_t(n));
+  const uint8_t* bytes = a.data<uint8_t>();  // read in place: to_vector copies through the same code
+  BOOST_CHECK(std::all_of(bytes, bytes + n, [](uint8_t v) { return v == 0; }));
+  std::vector<uint8_t> pattern(static_cast<size_t>(n));
+  for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = uint8_t(i * 2654435761u >> 24);
+  a.copy_(Tensor::from_vector(pattern, {n}));
+  BOOST_CHECK(std::equal(pattern.begin(), pattern.end(), bytes));
 }
 
 // kernels/host_allocator.h: large CPU tensors reuse freed blocks of their size.
