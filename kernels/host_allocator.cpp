@@ -81,7 +81,7 @@ size_t limit_from_environment() {
   // paper-schedule CPU run from 3.5 to 4.6 GB peak). 256 MiB was too little for
   // the three-scale feature pass with its input gradient (16 images at 448 px):
   // each pass mapped and zero-filled ~13 % of its time in again. At 512 MiB
-  // the issue-16 run peaks at 3.66 GB instead of 3.43 (docs/performance.md).
+  // the issue-16 run peaks at 3.75 GB instead of 3.51 (docs/performance.md).
   if (!env || !*env) return size_t(512) << 20;
   char* end = nullptr;
   const unsigned long long mb = std::strtoull(env, &end, 10);
