@@ -208,7 +208,6 @@ void add_row_vector(T* y, const T* bias, int64_t rows, int64_t cols) {
     for (int64_t c = 0; c < cols; ++c) y[r * cols + c] += bias[c];
 }
 
-
 // Column blocks of 128 (a double accumulator each, on the stack), rows in
 // order within a block: the sums are those of reduce_sum, bit for bit. The
 // blocks are handed out dynamically (a thread that lost its core on a shared
@@ -221,17 +220,16 @@ void linear_backward_epilogue(const T* gy, const T* y, T* gx, T* bias_grad, int6
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t c0 = b * kBlock, width = std::min(kBlock, cols - c0);
     double sums[kBlock] = {};
+    bool vectorised = false;  // the rows on AVX-512 where it runs, else the loop below
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if constexpr (std::is_same_v<T, float>) {
       if (avx512_supported()) {
         epilogue_rows_avx512(gy + c0, y ? y + c0 : nullptr, y ? gx + c0 : nullptr, sums, rows, cols, width);
-        if (bias_grad)
-          for (int64_t j = 0; j < width; ++j) bias_grad[c0 + j] = T(sums[j]);
-        continue;
+        vectorised = true;
       }
     }
 #endif
-    for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t r = 0; r < rows && !vectorised; ++r) {
       const T* g = gy + r * cols + c0;
       if (y) {
         const T* yr = y + r * cols + c0;

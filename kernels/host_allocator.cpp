@@ -35,17 +35,13 @@ constexpr size_t kMiB = size_t(1) << 20;
 
 constexpr size_t kHugePage = size_t(2) << 20;
 
-bool huge_pages_from_environment() {
-  const char* env = std::getenv("DIFFERNET_HUGE_PAGES");
-  return env && std::string(env) == "1";
-}
+size_t round_up(size_t bytes, size_t granule) { return (bytes + granule - 1) / granule * granule; }
 
 // Requests round up to whole 64 KiB below 1 MiB, to whole MiB below 2 MiB and
 // to whole huge pages (2 MiB) above when those are on, so that nearby sizes
 // share a free list.
 size_t round_large(size_t bytes) {
-  const size_t granule = bytes < kMiB ? size_t(64) << 10 : bytes < kHugePage || !huge_pages() ? kMiB : kHugePage;
-  return (bytes + granule - 1) / granule * granule;
+  return round_up(bytes, bytes < kMiB ? size_t(64) << 10 : bytes < kHugePage || !huge_pages() ? kMiB : kHugePage);
 }
 
 // With huge_pages() (opt-in, as PyTorch's THP_MEM_ALLOC_ENABLE), blocks of
@@ -61,7 +57,7 @@ size_t round_large(size_t bytes) {
 // where the kernel has no THP the block is an ordinary one.
 void* system_alloc(size_t bytes) {
   if (huge_pages() && bytes >= kHugePage) {
-    const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    const size_t rounded = round_up(bytes, kHugePage);
     void* p = std::aligned_alloc(kHugePage, rounded);
 #ifdef MADV_HUGEPAGE
     if (p) madvise(p, rounded, MADV_HUGEPAGE);
@@ -69,8 +65,7 @@ void* system_alloc(size_t bytes) {
     return p;
   }
   // aligned_alloc wants a multiple of the alignment.
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  return std::aligned_alloc(kAlignment, rounded > 0 ? rounded : kAlignment);
+  return std::aligned_alloc(kAlignment, bytes > 0 ? round_up(bytes, kAlignment) : kAlignment);
 }
 
 size_t limit_from_environment() {
@@ -126,7 +121,10 @@ Cache& cache() {
 size_t host_cache_limit() { return cache().limit; }
 
 bool huge_pages() {
-  static const bool on = huge_pages_from_environment();
+  static const bool on = [] {
+    const char* env = std::getenv("DIFFERNET_HUGE_PAGES");
+    return env && std::string(env) == "1";
+  }();
   return on;
 }
 
