@@ -37,6 +37,13 @@ Subnet::Subnet(int64_t in, int64_t hidden, int64_t out, Generator& gen, DType dt
                                       std::make_shared<Linear>(sizes[i], sizes[i + 1], gen, dtype, device)));
 }
 
+int64_t Subnet::parameter_count(int64_t in, int64_t hidden, int64_t out) {
+  const int64_t sizes[5] = {in, hidden, hidden, hidden, out};
+  int64_t n = 0;
+  for (int i = 0; i < 4; ++i) n += sizes[i] * sizes[i + 1] + sizes[i + 1];  // weight and bias
+  return n;
+}
+
 Tensor Subnet::forward(const Tensor& x) const {
   Tensor h = x;
   for (size_t i = 0; i < layers_.size(); ++i)
@@ -112,10 +119,15 @@ DifferNetFlow::DifferNetFlow(const FlowConfig& config, const std::vector<std::ve
   DIFFERNET_CHECK(int64_t(permutations.size()) == config.blocks, "DifferNetFlow: ", permutations.size(),
                   " permutations for ", config.blocks, " blocks");
   Generator gen(config.seed);
+  // Every parameter in one buffer, in the order Adam takes them (layers/module.h).
+  const int64_t half = config.dims / 2;
+  ParameterArena arena(2 * config.blocks * Subnet::parameter_count(half, config.hidden, 2 * half), dtype, device);
   for (int64_t k = 0; k < config.blocks; ++k)
     blocks_.push_back(register_module(std::to_string(k),
                                       std::make_shared<CouplingBlock>(config.dims, config.hidden, config.alpha,
                                                                       permutations[size_t(k)], gen, dtype, device)));
+  DIFFERNET_CHECK(arena.used() == arena.capacity(), "internal: DifferNetFlow placed ", arena.used(), " of ",
+                  arena.capacity(), " parameters in its buffer");
 }
 
 Device DifferNetFlow::device() const { return blocks_.front()->subnet1().parameters().front().device(); }

@@ -43,6 +43,7 @@ class Subnet : public Module {
  public:
   Subnet(int64_t in, int64_t hidden, int64_t out, Generator& gen, DType dtype, Device device);
   Tensor forward(const Tensor& x) const;
+  static int64_t parameter_count(int64_t in, int64_t hidden, int64_t out);  // of the four Linear layers
 
  private:
   std::vector<std::shared_ptr<Linear>> layers_;

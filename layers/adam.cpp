@@ -16,17 +16,30 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options) : params_(std::move(
     DIFFERNET_CHECK(p.is_leaf() && p.requires_grad(), "Adam: ", p.describe(), " is not a trainable leaf");
     total_ += p.numel();
   }
-  flat_params_ = Tensor::empty({total_}, DType::Float32, device);
+  // Parameters that already lie back to back, in this order, in one buffer of
+  // exactly their size (a ParameterArena: DifferNetFlow's) keep it as the flat
+  // buffer: no second copy of them.
+  const std::shared_ptr<Storage> first = params_[0].impl().storage;
+  bool in_place = first->bytes() == size_t(total_) * sizeof(float);
+  int64_t offset = 0;
+  for (const Tensor& p : params_) {
+    in_place = in_place && p.impl().storage == first && p.impl().offset == offset;
+    offset += p.numel();
+  }
+  flat_params_ = in_place ? Tensor::view_of(first, 0, {total_}, DType::Float32)
+                          : Tensor::empty({total_}, DType::Float32, device);
   flat_grads_ = Tensor::zeros({total_}, DType::Float32, device);
   exp_avg_ = Tensor::zeros({total_}, DType::Float32, device);
   exp_avg_sq_ = Tensor::zeros({total_}, DType::Float32, device);
-  int64_t offset = 0;
+  offset = 0;
   for (Tensor& p : params_) {
-    Tensor view = Tensor::view_of(flat_params_.impl().storage, offset, p.shape(), DType::Float32);
-    view.copy_(p);
-    TensorImpl& impl = p.impl();  // rebind the parameter's data to its slice of the flat buffer
-    impl.storage = flat_params_.impl().storage;
-    impl.offset = offset;
+    if (!in_place) {
+      Tensor view = Tensor::view_of(flat_params_.impl().storage, offset, p.shape(), DType::Float32);
+      view.copy_(p);
+      TensorImpl& impl = p.impl();  // rebind the parameter's data to its slice of the flat buffer
+      impl.storage = flat_params_.impl().storage;
+      impl.offset = offset;
+    }
     Tensor grad = Tensor::view_of(flat_grads_.impl().storage, offset, p.shape(), DType::Float32);
     if (p.has_grad()) grad.copy_(p.grad());
     p.set_grad(grad);

@@ -5,7 +5,9 @@
 // As in tiny-cuda-nn, the optimizer sees ONE flat buffer: the constructor
 // moves every parameter into a single contiguous block (each parameter tensor
 // becomes a view of it) and gives each a gradient view of a second block, so
-// one fused kernel updates all parameters (kernels::adam_update).
+// one fused kernel updates all parameters (kernels::adam_update). Parameters
+// that already fill one buffer back to back, in the order given (a
+// ParameterArena's, layers/module.h), are not moved: that buffer is the block.
 #pragma once
 #include <string>
 #include <utility>

@@ -37,7 +37,32 @@ void Module::to(Device device) {
   for (auto& [name, child] : children_) child->to(device);
 }
 
+namespace {
+thread_local ParameterArena* open_arena = nullptr;
+}
+
+ParameterArena::ParameterArena(int64_t numel, DType dtype, Device device)
+    : buffer_(Tensor::empty({numel}, dtype, device)), outer_(open_arena) {
+  open_arena = this;
+}
+
+ParameterArena::~ParameterArena() { open_arena = outer_; }
+
+void ParameterArena::place(Tensor& value) {
+  ParameterArena* arena = open_arena;
+  if (!arena || value.dtype() != arena->buffer_.dtype() || value.device() != arena->buffer_.device() ||
+      arena->used_ + value.numel() > arena->capacity())
+    return;
+  Tensor slot = Tensor::view_of(arena->buffer_.impl().storage, arena->used_, value.shape(), value.dtype());
+  slot.copy_(value);
+  TensorImpl& impl = value.impl();  // the parameter now reads its slot; its own storage is released
+  impl.storage = arena->buffer_.impl().storage;
+  impl.offset = arena->used_;
+  arena->used_ += value.numel();
+}
+
 Tensor Module::register_parameter(const std::string& name, Tensor value, bool trainable) {
+  ParameterArena::place(value);
   value.set_name(name);
   value.set_requires_grad(trainable);
   params_.emplace_back(name, std::move(value));

@@ -8,6 +8,7 @@
 #include "autograd/ops.h"
 #include "kernels/kernels.h"
 #include "layers/adam.h"
+#include "layers/module.h"
 #include "test_support.h"
 
 using namespace differnet;
@@ -112,6 +113,49 @@ BOOST_AUTO_TEST_CASE(parameters_live_in_one_flat_buffer) {
   for (size_t i = 0; i < 4; ++i) BOOST_CHECK_LT(after[i], before[i]);  // a step changes the parameters
   adam.zero_grad();
   DIFFERNET_CHECK_CLOSE_VECTORS(values(a.grad()), (std::vector<double>{0, 0, 0, 0}), 0, 0);
+}
+
+// Parameters that already fill one buffer back to back in the order given (a
+// ParameterArena's) stay where they are: that buffer is the flat one. In
+// another order, or with a buffer larger than them, they are copied.
+BOOST_AUTO_TEST_CASE(parameters_already_back_to_back_stay_in_place) {
+  auto arena_pair = [](int64_t capacity) {
+    ParameterArena arena(capacity, DType::Float32, Device::CPU);
+    Tensor a = Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {2, 2});
+    Tensor b = Tensor::from_vector(std::vector<float>{5, 6}, {2});
+    Tensor d = Tensor::from_vector(std::vector<double>{7}, {1});  // another dtype: keeps its own storage
+    ParameterArena::place(a);
+    ParameterArena::place(d);
+    ParameterArena::place(b);
+    BOOST_CHECK(a.shares_storage_with(b) && !d.shares_storage_with(a));
+    BOOST_CHECK_EQUAL(arena.used(), 6);
+    a.set_requires_grad(true);
+    b.set_requires_grad(true);
+    return std::make_pair(a, b);
+  };
+  auto [a, b] = arena_pair(6);
+  const float* where = a.data<float>();
+  Adam kept({a, b}, AdamOptions{});
+  BOOST_CHECK(kept.flat_parameters().data<float>() == where && a.data<float>() == where);
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(kept.flat_parameters()), (std::vector<double>{1, 2, 3, 4, 5, 6}), 0, 0);
+
+  auto [c, e] = arena_pair(6);
+  const float* arena = c.data<float>();
+  Adam reordered({e, c}, AdamOptions{});
+  BOOST_CHECK(reordered.flat_parameters().data<float>() != arena && e.data<float>() != arena);
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(reordered.flat_parameters()), (std::vector<double>{5, 6, 1, 2, 3, 4}), 0, 0);
+
+  auto [f, h] = arena_pair(7);  // one element to spare: not exactly theirs
+  const float* old = f.data<float>();
+  Adam copied({f, h}, AdamOptions{});
+  BOOST_CHECK(f.data<float>() != old);
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(copied.flat_parameters()), (std::vector<double>{1, 2, 3, 4, 5, 6}), 0, 0);
+  // The two ways give the same steps.
+  for (Adam* adam : {&kept, &copied}) {
+    sum(mul(adam == &kept ? a : f, adam == &kept ? a : f)).backward();
+    adam->step();
+  }
+  DIFFERNET_CHECK_CLOSE_VECTORS(values(kept.flat_parameters()), values(copied.flat_parameters()), 0, 0);
 }
 
 // zero_grad() is lazy (Tensor::zero_grad): the next backward pass writes over

@@ -229,6 +229,36 @@ BOOST_AUTO_TEST_CASE(parameter_names_and_count) {
   BOOST_CHECK_CLOSE(16 * per_subnet, 172e6, 1.0);
 }
 
+// The flow's parameters fill one buffer back to back (its ParameterArena), with
+// the values the layers draw by themselves, and Adam keeps that buffer as its
+// flat one instead of copying the parameters into another.
+BOOST_AUTO_TEST_CASE(parameters_fill_one_buffer_that_adam_keeps) {
+  const FlowConfig config = small_config(16, 32, 2);
+  DifferNetFlow flow(config);
+  const auto params = flow.parameters();
+  int64_t offset = 0;
+  for (const Tensor& p : params) {
+    BOOST_CHECK(p.shares_storage_with(params[0]));
+    BOOST_CHECK_EQUAL(p.impl().offset, offset);
+    offset += p.numel();
+  }
+  BOOST_CHECK_EQUAL(int64_t(params[0].impl().storage->bytes()), offset * int64_t(sizeof(float)));
+  // Block 0's subnet1 is drawn first from Generator(seed): the same subnet
+  // built outside any arena has its own storage and the same values.
+  Generator gen(config.seed);
+  const Subnet alone(config.dims / 2, config.hidden, config.dims, gen, DType::Float32, Device::CPU);
+  const auto own = alone.parameters();
+  BOOST_REQUIRE_EQUAL(own.size(), 8u);
+  for (size_t i = 0; i < own.size(); ++i) {
+    BOOST_CHECK(!own[i].shares_storage_with(params[0]));
+    DIFFERNET_CHECK_CLOSE_VECTORS(values(own[i]), values(params[i]), 0, 0);
+  }
+  const float* where = params[0].data<float>();
+  Adam adam(params, AdamOptions::differnet());
+  BOOST_CHECK(adam.flat_parameters().data<float>() == where && params[0].data<float>() == where);
+  BOOST_CHECK(flow.parameters()[3].shares_storage_with(adam.flat_parameters()));
+}
+
 BOOST_AUTO_TEST_CASE(inverse_float64_and_float32) {
   // Tolerances: float64 round trip within 1e-10 absolute; float32 within 1e-4
   // absolute, for inputs of unit scale through 4 blocks whose scales exp(c(s))
