@@ -616,6 +616,8 @@ class ExperimentRun {
                                last_scores[i]});
     result.categories = evaluation;
     {
+      // The model file (688 MB for the paper's flow) is most of this stage.
+      StageTimer t(stages, "outputs", device);
       // "%.17g" round-trips a double: differnet_score's default threshold is
       // exactly the one results.json reports (std::to_string keeps 6 decimals).
       char threshold[32];
@@ -714,7 +716,7 @@ class ExperimentRun {
       const double flow_bytes = double(adam->flat_parameters().nbytes());
       result.memory_bytes = {
           {"flow parameters", flow_bytes},
-          {"flow gradients", double(adam->flat_gradients().nbytes())},
+          {"flow gradients", flow_bytes},  // one float per parameter (flat_gradients() would write pending zeros)
           {"Adam moments", 2 * flow_bytes},
           {"image caches (uint8)", double(train_cache.pixels().nbytes() + test_cache.pixels().nbytes())},
           {"feature caches", double(test_features.nbytes() + (pool_features.defined() ? pool_features.nbytes() : 0))},
