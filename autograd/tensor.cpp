@@ -260,6 +260,13 @@ void Tensor::zero_grad() {
 void Tensor::backward() const { run_backward(*this, Tensor()); }
 void Tensor::backward(const Tensor& grad_output) const { run_backward(*this, grad_output); }
 
+void Tensor::move_into(const std::shared_ptr<Storage>& storage, int64_t offset) {
+  view_of(storage, offset, shape(), dtype()).copy_(*this);
+  impl().storage = storage;
+  impl().offset = offset;
+  impl().device = storage->device();
+}
+
 bool Tensor::shares_storage_with(const Tensor& other) const {
   return impl().storage == other.impl().storage;
 }

@@ -83,6 +83,11 @@ class Tensor {
   void copy_(const Tensor& src);       // overwrite the data in place (same shape; any devices)
   void fill_(double value);            // overwrite every element in place
   bool shares_storage_with(const Tensor& other) const;
+  // Copies the values into `storage` from element `offset` on and makes this
+  // tensor (and every handle to it) read them there; its old storage is
+  // released with its last user. Adam's flat buffer and a ParameterArena
+  // gather parameters this way (layers/adam.h, layers/module.h).
+  void move_into(const std::shared_ptr<Storage>& storage, int64_t offset);
 
   // ---- autograd ----
   bool requires_grad() const { return impl().requires_grad; }

@@ -33,13 +33,7 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options) : params_(std::move(
   exp_avg_sq_ = Tensor::zeros({total_}, DType::Float32, device);
   offset = 0;
   for (Tensor& p : params_) {
-    if (!in_place) {
-      Tensor view = Tensor::view_of(flat_params_.impl().storage, offset, p.shape(), DType::Float32);
-      view.copy_(p);
-      TensorImpl& impl = p.impl();  // rebind the parameter's data to its slice of the flat buffer
-      impl.storage = flat_params_.impl().storage;
-      impl.offset = offset;
-    }
+    if (!in_place) p.move_into(flat_params_.impl().storage, offset);
     Tensor grad = Tensor::view_of(flat_grads_.impl().storage, offset, p.shape(), DType::Float32);
     if (p.has_grad()) grad.copy_(p.grad());
     p.set_grad(grad);

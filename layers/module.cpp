@@ -53,11 +53,7 @@ void ParameterArena::place(Tensor& value) {
   if (!arena || value.dtype() != arena->buffer_.dtype() || value.device() != arena->buffer_.device() ||
       arena->used_ + value.numel() > arena->capacity())
     return;
-  Tensor slot = Tensor::view_of(arena->buffer_.impl().storage, arena->used_, value.shape(), value.dtype());
-  slot.copy_(value);
-  TensorImpl& impl = value.impl();  // the parameter now reads its slot; its own storage is released
-  impl.storage = arena->buffer_.impl().storage;
-  impl.offset = arena->used_;
+  value.move_into(arena->buffer_.impl().storage, arena->used_);
   arena->used_ += value.numel();
 }
 
