@@ -86,7 +86,8 @@ class Tensor {
   // Copies the values into `storage` from element `offset` on and makes this
   // tensor (and every handle to it) read them there; its old storage is
   // released with its last user. Adam's flat buffer and a ParameterArena
-  // gather parameters this way (layers/adam.h, layers/module.h).
+  // gather parameters this way, and Module::to moves them to another device
+  // (layers/adam.h, layers/module.h).
   void move_into(const std::shared_ptr<Storage>& storage, int64_t offset);
 
   // ---- autograd ----

@@ -1,5 +1,6 @@
 #include "flow/flow.h"
 
+#include <array>
 #include <cmath>
 #include <random>
 #include <string>
@@ -30,15 +31,20 @@ std::vector<int64_t> block_permutation(int64_t block_index, int64_t dims) {
 
 // ---- Subnet ----
 
+namespace {
+// The widths through a subnet's four Linear layers.
+std::array<int64_t, 5> subnet_widths(int64_t in, int64_t hidden, int64_t out) { return {in, hidden, hidden, hidden, out}; }
+}  // namespace
+
 Subnet::Subnet(int64_t in, int64_t hidden, int64_t out, Generator& gen, DType dtype, Device device) {
-  const int64_t sizes[5] = {in, hidden, hidden, hidden, out};
+  const auto sizes = subnet_widths(in, hidden, out);
   for (int i = 0; i < 4; ++i)  // torch.nn.Sequential indices 0, 2, 4, 6 (the ReLUs are 1, 3, 5)
     layers_.push_back(register_module(std::to_string(2 * i),
                                       std::make_shared<Linear>(sizes[i], sizes[i + 1], gen, dtype, device)));
 }
 
 int64_t Subnet::parameter_count(int64_t in, int64_t hidden, int64_t out) {
-  const int64_t sizes[5] = {in, hidden, hidden, hidden, out};
+  const auto sizes = subnet_widths(in, hidden, out);
   int64_t n = 0;
   for (int i = 0; i < 4; ++i) n += sizes[i] * sizes[i + 1] + sizes[i + 1];  // weight and bias
   return n;

@@ -26,13 +26,9 @@ void Module::set_trainable(bool trainable) {
 void Module::to(Device device) {
   for (auto& [name, p] : params_) {
     if (p.device() == device) continue;
-    Tensor moved = p.to(device);
-    TensorImpl& impl = p.impl();
-    impl.storage = moved.impl().storage;
-    impl.offset = moved.impl().offset;
-    impl.device = device;
-    impl.grad.reset();
-    impl.grad_zero_pending = false;
+    p.move_into(std::make_shared<Storage>(p.nbytes(), device), 0);
+    p.impl().grad.reset();
+    p.impl().grad_zero_pending = false;
   }
   for (auto& [name, child] : children_) child->to(device);
 }
